@@ -1,0 +1,163 @@
+"""§3 System, §18 Resources, §22 Host tools, §23 Metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from typing import Any
+
+from aiohttp import web
+
+from oxios_actors import __version__
+from oxios_actors.agents.records import read_counters
+from oxios_actors.events import log as event_log
+from oxios_actors.memory.records import stats as memory_stats
+from oxios_actors.messages import Pong, Ping
+from oxios_actors.system import resources
+from oxios_actors.system.config import ConfigError, merge_and_validate, public
+from oxios_actors.system.messages import ConfigUpdated, Sample, TakeSample, UpdateConfig
+
+from ..errors import ApiError, read_json, query_int
+from ..routing import ApiRoutes
+
+routes = ApiRoutes("system")
+
+REQUIRED_TOOLS = ("sh",)
+OPTIONAL_TOOLS = ("git", "docker", "node", "npm", "cargo", "python3", "rg", "curl")
+HOST_TOOLS_TTL = 60.0
+
+
+def edge_of(request: web.Request) -> Any:
+    from ..app import EDGE
+    return request.app[EDGE]
+
+
+def format_uptime(seconds: float) -> str:
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return (f"{d}d " if d else "") + f"{h}h {m}m {s}s"
+
+
+@routes.api("GET", "/health", "Health check", auth=False,
+            response={"type": "object", "properties": {"status": {"type": "string"},
+                                                       "version": {"type": "string"}}})
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+@routes.api("GET", "/api/status", "System status with component health")
+async def status(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    problems = edge.store.check()
+    bus: dict[str, Any] = {"healthy": True, "detail": None}
+    try:
+        pong = await edge.bridge.ask("events", Ping(), timeout=2.0)
+        if not isinstance(pong, Pong):
+            bus = {"healthy": False, "detail": "unexpected reply"}
+    except ApiError as exc:
+        bus = {"healthy": False, "detail": exc.message}
+    counters = read_counters(edge.store)
+    return web.json_response({
+        "service": "oxios",
+        "status": "running",
+        "version": __version__,
+        "channels": ["web"],
+        "uptime": format_uptime(edge.uptime()),
+        "components": {
+            "state_store": {"healthy": not problems, "detail": "; ".join(problems) or None},
+            "event_bus": bus,
+            "memory": memory_stats(edge.store, edge.config["memory"]["enabled"]),
+            "agents": {"active_count": counters["active"], "total_forked": counters["forked"],
+                       "total_completed": counters["completed"], "total_failed": counters["failed"]},
+        },
+    })
+
+
+@routes.api("GET", "/api/config", "Get the configuration (secrets omitted)")
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response(public(edge_of(request).config))
+
+
+@routes.api("PUT", "/api/config", "Update the configuration",
+            request={"type": "object", "description": "a (partial) OxiosConfig"})
+async def put_config(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    body = await read_json(request)
+    try:
+        merge_and_validate(edge.config, body)  # early 400 without a round trip
+    except ConfigError as exc:
+        raise ApiError(400, str(exc)) from None
+    reply = await edge.bridge.ask("config", UpdateConfig(body))
+    assert isinstance(reply, ConfigUpdated)
+    edge.apply_config(reply.full)
+    headers = {"X-Oxios-Restart-Required": ",".join(reply.needs_restart)} if reply.needs_restart else None
+    return web.json_response(reply.public, headers=headers)
+
+
+def _tool_present(tool: str) -> bool:
+    if shutil.which(tool) is None:
+        return False
+    for args in (["--version"], ["-v"], ["version"]):
+        try:
+            if subprocess.run([tool, *args], capture_output=True, timeout=5).returncode == 0:
+                return True
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return False
+
+
+def check_host_tools(required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
+    missing = [t for t in required if shutil.which(t) is None]
+    return {"all_required_present": not missing, "missing_required": missing,
+            "optional_available": {t: _tool_present(t) for t in optional}}
+
+
+@routes.api("GET", "/api/host-tools", "Check host tools")
+async def host_tools(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    cached = edge.extra.get("host_tools")
+    if cached is None or time.monotonic() - cached[0] > HOST_TOOLS_TTL:
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, check_host_tools, REQUIRED_TOOLS, OPTIONAL_TOOLS)
+        cached = edge.extra["host_tools"] = (time.monotonic(), result)
+    return web.json_response(cached[1])
+
+
+@routes.api("GET", "/api/resources", "Current resource snapshot")
+async def resources_now(request: web.Request) -> web.Response:
+    reply = await edge_of(request).bridge.ask("resources", TakeSample())
+    assert isinstance(reply, Sample)
+    return web.json_response(reply.snapshot)
+
+
+@routes.api("GET", "/api/resources/history", "Recent resource snapshots, newest first")
+async def resources_history(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    last_n = min(query_int(request, "last_n", 30, minimum=1), edge.config["resource_monitor"]["history"])
+    snaps = resources.history(edge.store, last_n)
+    return web.json_response({"snapshots": snaps, "count": len(snaps)})
+
+
+@routes.api("GET", "/api/resources/overload", "Is the system overloaded")
+async def resources_overload(request: web.Request) -> web.Response:
+    edge = edge_of(request)
+    rm = edge.config["resource_monitor"]
+    latest = resources.history(edge.store, 1)
+    return web.json_response({
+        "overloaded": bool(latest) and resources.overloaded(latest[0], rm),
+        "threshold": {"cpu_percent": rm["cpu_threshold"], "memory_percent": rm["memory_threshold"],
+                      "load_avg": rm["load_threshold"]},
+    })
+
+
+@routes.api("GET", "/api/metrics", "Prometheus metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = edge_of(request).metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+__all__ = ["routes", "event_log"]

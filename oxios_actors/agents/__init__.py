@@ -1,0 +1,1 @@
+"""Agents: one actor (one OS process) per agent."""

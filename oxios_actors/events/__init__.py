@@ -1,0 +1,1 @@
+"""The durable, ordered event log (DESIGN rule 5)."""

@@ -1,0 +1,170 @@
+"""Kernel: the root supervisor.  Starts the service actors, hands each the
+directory of the others, restarts any that dies, and ends the whole actor
+system if the launcher that owns it disappears (no orphans)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+from thespian.actors import ActorAddress
+
+from .messages import ConfigChanged, Configure, DirectoryUpdate, Failure, ServiceReady
+from .service import DEFERRED, ReplyTo, ServiceActor
+from .system import config as schema
+
+log = logging.getLogger("oxios.kernel")
+
+KERNEL_NAME = "oxios-kernel"
+
+#: Service name -> actor class, in start order.
+SERVICES: dict[str, str] = {
+    "events": "oxios_actors.events.bus.EventBus",
+    "config": "oxios_actors.system.config_service.ConfigService",
+    "resources": "oxios_actors.system.resources.ResourceMonitor",
+}
+
+RESTART_WINDOW_SECS = 60.0
+MAX_RESTARTS_IN_WINDOW = 10
+WATCH_INTERVAL_SECS = 1.0
+
+
+@dataclass(frozen=True)
+class Boot:
+    home: str
+    launcher_pid: int
+    launcher_started: float
+
+
+@dataclass(frozen=True)
+class Booted:
+    directory: dict[str, Any]
+    generation: int
+    pid: int
+    pgid: int
+
+
+@dataclass(frozen=True)
+class GetDirectory:
+    pass
+
+
+@dataclass(frozen=True)
+class Directory:
+    services: dict[str, Any]
+    generation: int
+    restarts: dict[str, int] = field(default_factory=dict)
+
+
+class Kernel(ServiceActor):
+    name = "kernel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: dict[str, ActorAddress] = {}
+        self.ready: dict[str, bool] = {}
+        self.pids: dict[str, int] = {}
+        self.generation = 0
+        self.restarts: dict[str, int] = {}
+        self.restart_times: dict[str, list[float]] = {}
+        self.boot_reply: ReplyTo | None = None
+        self.launcher: tuple[int, float] | None = None
+        self.stopping = False
+
+    # -- boot -------------------------------------------------------------
+    def on_Boot(self, msg: Boot) -> Any:
+        if self.addresses:
+            return Booted(self.published_directory(), self.generation, os.getpid(), os.getpgid(0))
+        self.home = msg.home
+        self.config = schema.load(self.home)
+        self.launcher = (msg.launcher_pid, msg.launcher_started)
+        self.boot_reply = self.reply_to
+        for name in SERVICES:
+            self.start_service(name)
+        self.after(WATCH_INTERVAL_SECS, "watch")
+        return DEFERRED
+
+    def published_directory(self) -> dict[str, Any]:
+        return {**self.addresses, "kernel": self.myAddress}
+
+    def start_service(self, name: str) -> None:
+        addr = self.createActor(SERVICES[name])
+        self.addresses[name] = addr
+        self.ready[name] = False
+        self.send(addr, Configure(name, self.home, self.published_directory(), self.config))
+
+    def on_ServiceReady(self, msg: ServiceReady) -> None:
+        self.ready[msg.name] = True
+        self.pids[msg.name] = msg.pid
+        self.generation += 1
+        update = DirectoryUpdate(self.published_directory(), self.generation)
+        for name, addr in self.addresses.items():
+            if name != msg.name:
+                self.send(addr, update)
+        if self.boot_reply is not None and all(self.ready.values()):
+            self.reply(self.boot_reply,
+                       Booted(self.published_directory(), self.generation, os.getpid(), os.getpgid(0)))
+            self.boot_reply = None
+
+    # -- supervision ------------------------------------------------------
+    def on_stop(self) -> None:
+        self.stopping = True
+
+    def on_child_exited(self, child: ActorAddress) -> None:
+        if self.stopping:
+            return
+        for name, addr in list(self.addresses.items()):
+            if addr == child:
+                now = time.monotonic()
+                recent = [t for t in self.restart_times.get(name, []) if now - t < RESTART_WINDOW_SECS]
+                if len(recent) >= MAX_RESTARTS_IN_WINDOW:
+                    log.error("service %s keeps dying; retrying in %ss", name, RESTART_WINDOW_SECS)
+                    self.ready[name] = False
+                    self.after(RESTART_WINDOW_SECS, ("restart", name))
+                    return
+                self.restart_times[name] = recent + [now]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                log.warning("service %s exited; restarting (restart #%d)", name, self.restarts[name])
+                self.start_service(name)
+                return
+
+    def on_wakeup(self, payload: Any) -> None:
+        if payload == "watch":
+            if not self.launcher_alive():
+                log.error("launcher is gone; ending the actor system")
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+            self.after(WATCH_INTERVAL_SECS, "watch")
+        elif isinstance(payload, tuple) and payload[0] == "restart":
+            self.start_service(payload[1])
+
+    def launcher_alive(self) -> bool:
+        if self.launcher is None:
+            return True
+        pid, started = self.launcher
+        try:
+            return abs(psutil.Process(pid).create_time() - started) < 1.0
+        except psutil.Error:
+            return False
+
+    # -- queries ----------------------------------------------------------
+    def on_GetDirectory(self, msg: GetDirectory) -> Directory:
+        return Directory(self.published_directory(), self.generation, dict(self.restarts))
+
+    def on_ConfigChanged(self, msg: ConfigChanged) -> None:
+        self.config = dict(msg.config)
+        for name, addr in self.addresses.items():
+            if name != "config":
+                self.send(addr, msg)
+
+    def stats(self) -> dict[str, Any]:
+        return {"generation": self.generation, "restarts": dict(self.restarts),
+                "pids": dict(self.pids), "ready": dict(self.ready)}
+
+
+__all__ = ["Kernel", "Boot", "Booted", "GetDirectory", "Directory", "KERNEL_NAME", "SERVICES",
+           "Failure"]

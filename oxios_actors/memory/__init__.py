@@ -1,0 +1,1 @@
+"""Memory with keyword and semantic search."""

@@ -1,0 +1,1 @@
+"""System services: configuration, access tokens, resources."""

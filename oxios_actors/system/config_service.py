@@ -1,0 +1,68 @@
+"""ConfigService: the only writer of ``config.json`` and of registered tokens."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from ..messages import Failure
+from ..service import ServiceActor, rfc3339
+from ..store import open_writer, pack
+from . import auth, config as schema
+from .messages import ConfigUpdated, GetConfig, RegisterToken, TokenRegistered, UpdateConfig
+
+
+class ConfigService(ServiceActor):
+    name = "config"
+
+    def on_configure(self) -> None:
+        self.current = schema.load(self.home)
+        if not schema.config_path(self.home).exists():
+            schema.save(self.home, self.current)
+        self.env = open_writer(self.home, auth.DOMAIN)
+        self.tokens = self.env.open_db(auth.TOKENS_DB.encode())
+        self.ensure_key()
+
+    def ensure_key(self) -> None:
+        """Generate an API key at first start when no key of any kind is configured."""
+        if os.environ.get("OXIOS_API_KEY") or self.current["security"]["api_key"]:
+            return
+        with self.env.begin(db=self.tokens) as txn:
+            if txn.stat(self.tokens)["entries"]:
+                return
+        token = "oxk_" + secrets.token_urlsafe(32)
+        schema.write_atomic(auth.key_file(self.home), (token + "\n").encode(), mode=0o600)
+        self._register(token, "generated at first start")
+
+    def _register(self, token: str, label: str) -> None:
+        with self.env.begin(write=True, db=self.tokens) as txn:
+            txn.put(auth.token_hash(token).encode(), pack({"label": label, "created_at": rfc3339()}))
+
+    def on_GetConfig(self, msg: GetConfig) -> ConfigUpdated:
+        return ConfigUpdated(schema.public(self.current), self.current, [])
+
+    def on_UpdateConfig(self, msg: UpdateConfig) -> Any:
+        try:
+            merged = schema.merge_and_validate(self.current, msg.patch)
+        except schema.ConfigError as exc:
+            return Failure(400, str(exc))
+        restart = sorted(f"{s}.{k}" for s, k in schema.RESTART_FIELDS
+                         if merged[s][k] != self.current[s][k])
+        schema.save(self.home, merged)  # durable before the reply
+        self.current = merged
+        kernel = self.directory.get("kernel")
+        if kernel is not None:
+            from ..messages import ConfigChanged
+            self.send(kernel, ConfigChanged(merged))
+        return ConfigUpdated(schema.public(merged), merged, restart)
+
+    def on_RegisterToken(self, msg: RegisterToken) -> Any:
+        if len(msg.token) < 16:
+            return Failure(400, "token must be at least 16 characters")
+        self._register(msg.token, msg.label)
+        return TokenRegistered(auth.token_hash(msg.token)[:12])
+
+    def on_stop(self) -> None:
+        if hasattr(self, "env"):
+            self.env.close()
