@@ -132,7 +132,11 @@ class ActorBridge:
                                                    timeout or self.timeout), timeout)
 
     async def ask(self, service: str, request: Any, timeout: float | None = None) -> Any:
-        addr = self._address(service)
+        """Ask the named service; raises ApiError on timeout, death or Failure."""
+        return await self.ask_address(self._address(service), request, timeout, service)
+
+    async def ask_address(self, addr: Any, request: Any, timeout: float | None = None,
+                          service: str = "actor") -> Any:
         t = timeout or self.timeout
         loop = asyncio.get_running_loop()
         self.asks += 1

@@ -155,11 +155,12 @@ class Kernel(ServiceActor):
     def on_GetDirectory(self, msg: GetDirectory) -> Directory:
         return Directory(self.published_directory(), self.generation, dict(self.restarts))
 
-    def on_ConfigChanged(self, msg: ConfigChanged) -> None:
-        self.config = dict(msg.config)
+    def on_config_changed(self) -> None:
+        """The ConfigService persisted a new config: every other service hot-reloads."""
+        update = ConfigChanged(self.config)
         for name, addr in self.addresses.items():
             if name != "config":
-                self.send(addr, msg)
+                self.send(addr, update)
 
     def stats(self) -> dict[str, Any]:
         return {"generation": self.generation, "restarts": dict(self.restarts),

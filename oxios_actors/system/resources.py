@@ -61,7 +61,9 @@ class ResourceMonitor(ServiceActor):
             self.seq = key_seq(cursor.key()) if cursor.last() else 0
         psutil.cpu_percent(interval=None)  # prime the CPU counter
         self.record()
-        self.after(self.interval(), "sample")
+        self.timer = 0
+        self.current_interval = self.interval()
+        self.after(self.current_interval, ("sample", self.timer))
 
     def interval(self) -> float:
         return float(self.section("resource_monitor").get("interval_secs", 60.0))
@@ -79,9 +81,16 @@ class ResourceMonitor(ServiceActor):
                     cursor.delete()
 
     def on_wakeup(self, payload: Any) -> None:
-        if payload == "sample":
+        # Only the newest timer chain samples; an interval change starts a new chain.
+        if payload == ("sample", self.timer):
             self.record()
-            self.after(self.interval(), "sample")
+            self.after(self.current_interval, ("sample", self.timer))
+
+    def on_config_changed(self) -> None:
+        if self.interval() != self.current_interval:
+            self.timer += 1
+            self.current_interval = self.interval()
+            self.after(self.current_interval, ("sample", self.timer))
 
     def on_TakeSample(self, msg: TakeSample) -> Sample:
         return Sample(snapshot())

@@ -1,0 +1,1 @@
+"""Benchmarks for the Oxios edge and actor runtime (``python -m benchmarks.run``)."""
