@@ -20,8 +20,8 @@ from .errors import error_middleware
 from .fanout import EventFanout
 from .metrics import EdgeMetrics
 from .middleware import RateLimiter, check_token, make_middlewares
-from .routing import ApiRoutes, openapi
 from .routes import TABLES
+from .routing import ApiRoutes, openapi
 
 
 @dataclass

@@ -3,10 +3,15 @@ plus the kernel's counters read from the store at scrape time."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
-    CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -22,7 +27,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class KernelCollector:
-    def __init__(self, edge: "Edge") -> None:
+    def __init__(self, edge: Edge) -> None:
         self.edge = edge
 
     def collect(self) -> Iterator[Metric]:
@@ -43,7 +48,7 @@ class KernelCollector:
 
 
 class EdgeMetrics:
-    def __init__(self, edge: "Edge") -> None:
+    def __init__(self, edge: Edge) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("oxios_http_requests", "HTTP requests by route and status",
                                 ["method", "route", "status"], registry=self.registry)

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from oxios_actors.system import auth
 
@@ -69,7 +70,7 @@ def bearer(request: web.Request) -> str:
     return ""
 
 
-def make_middlewares(edge: "Edge") -> list[object]:
+def make_middlewares(edge: Edge) -> list[Middleware]:
     @web.middleware
     async def metrics_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
@@ -138,5 +139,5 @@ def make_middlewares(edge: "Edge") -> list[object]:
     return [metrics_mw, cors_mw, body_limit_mw, rate_limit_mw, auth_mw]
 
 
-def check_token(edge: "Edge", token: str) -> bool:
+def check_token(edge: Edge, token: str) -> bool:
     return auth.check_token(edge.store, token, edge.env_key, edge.config["security"]["api_key"])

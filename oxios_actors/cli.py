@@ -31,6 +31,7 @@ def oxios_home() -> Path:
 
 async def serve_edge(edge: object, host: str, port: int) -> None:
     from aiohttp import web
+
     from http_edge.app import create_app
 
     app = create_app(edge)  # type: ignore[arg-type]
@@ -52,7 +53,8 @@ async def serve_edge(edge: object, host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .runtime import ActorRuntime, RuntimeStartError
-    from .system import auth, config as schema
+    from .system import auth
+    from .system import config as schema
 
     home = oxios_home()
     home.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import select
 import signal
@@ -95,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from thespian.actors import ActorSystem
-    from .kernel import Boot, Booted, KERNEL_NAME
+
+    from .kernel import KERNEL_NAME, Boot, Booted
 
     caps = {"Admin Port": args.actor_port, "oxios.home": True, "Process Startup Method": "fork"}
     asys = ActorSystem("multiprocTCPBase", capabilities=caps, logDefs=log_defs(logdir),

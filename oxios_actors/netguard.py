@@ -51,7 +51,7 @@ def install(bind_addr: str = "127.0.0.1") -> None:
         if host in ("", "0.0.0.0", None) and _installed:
             self.bindname = (_installed, port)
 
-    IPBase.IPActorAddress.__init__ = guarded_init  # type: ignore[method-assign]
+    IPBase.IPActorAddress.__init__ = guarded_init
     _installed = bind_addr
 
 

@@ -11,17 +11,31 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from thespian.actors import (
-    Actor, ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage,
+    Actor,
+    ActorAddress,
+    ActorExitRequest,
+    ChildActorExited,
+    PoisonMessage,
+    WakeupMessage,
 )
 
 from . import netguard  # noqa: F401  (re-installs the bind guard in spawned processes)
 from .messages import (
-    Answer, Ask, ConfigChanged, Configure, DirectoryUpdate, Failure, Ping, Pong, ServiceReady,
+    Answer,
+    Ask,
+    ConfigChanged,
+    Configure,
+    DirectoryUpdate,
+    Failure,
+    Ping,
+    Pong,
+    ServiceReady,
 )
 
 log = logging.getLogger("oxios")
@@ -43,7 +57,7 @@ DEFERRED = Deferred()
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(ts: datetime | None = None) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import psutil
 import pytest

@@ -54,7 +54,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         while not client.dropped:
             try:
                 await asyncio.wait_for(client.ready.wait(), keepalive)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await response.write(b": ping\n\n")
                 continue
             if client.dropped:

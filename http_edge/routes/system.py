@@ -14,12 +14,12 @@ from oxios_actors import __version__
 from oxios_actors.agents.records import read_counters
 from oxios_actors.events import log as event_log
 from oxios_actors.memory.records import stats as memory_stats
-from oxios_actors.messages import Pong, Ping
+from oxios_actors.messages import Ping, Pong
 from oxios_actors.system import resources
 from oxios_actors.system.config import ConfigError, merge_and_validate, public
 from oxios_actors.system.messages import ConfigUpdated, Sample, TakeSample, UpdateConfig
 
-from ..errors import ApiError, read_json, query_int
+from ..errors import ApiError, query_int, read_json
 from ..routing import ApiRoutes
 
 routes = ApiRoutes("system")

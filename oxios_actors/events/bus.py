@@ -13,11 +13,11 @@ from typing import Any
 
 from thespian.actors import ActorAddress
 
+from ..messages import Failure
 from ..service import DEFERRED, ServiceActor, rfc3339
 from ..store import key_seq, open_writer, pack, seq_key
 from .log import DOMAIN, LOG_DB, sanitize
 from .messages import LogAdvanced, Publish, Published, Subscribe, Subscribed
-from ..messages import Failure
 
 FLUSH_DELAY_SECS = 0.002
 MAX_BUFFER = 2048
@@ -35,7 +35,7 @@ class EventBus(ServiceActor):
             self.seq = key_seq(cursor.key()) if cursor.last() else 0
             self.count = txn.stat(self.log_db)["entries"]
         self.buffer: list[dict[str, Any]] = []
-        self.waiting: list[tuple[Any, int]] = []
+        self.waiting: list[tuple[Any, int, int]] = []  # (reply_to, offset in buffer, count)
         self.armed = False
         self.subscribers: dict[str, tuple[ActorAddress, float]] = {}
         self.appended = 0
@@ -50,10 +50,11 @@ class EventBus(ServiceActor):
             events = [sanitize(e) for e in msg.events]
         except ValueError as exc:
             return Failure(400, str(exc))
+        offset = len(self.buffer)
         self.buffer.extend(events)
         if self.reply_to is not None and self.reply_to.rid is not None:
             # An ask wants the seqs: commit now (with whatever else is waiting).
-            self.waiting.append((self.reply_to, len(events)))
+            self.waiting.append((self.reply_to, offset, len(events)))
             self.flush()
             return DEFERRED
         if len(self.buffer) >= MAX_BUFFER:
@@ -90,10 +91,8 @@ class EventBus(ServiceActor):
         self.batches += 1
         self.buffer = []
         # Committed (sync) before anyone hears of it.
-        seq = first
-        for reply_to, n in self.waiting:
-            self.reply(reply_to, Published(seq, seq + n - 1))
-            seq += n
+        for reply_to, offset, n in self.waiting:
+            self.reply(reply_to, Published(first + offset, first + offset + n - 1))
         self.waiting = []
         self.notify()
 

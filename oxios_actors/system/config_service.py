@@ -9,7 +9,8 @@ from typing import Any
 from ..messages import Failure
 from ..service import ServiceActor, rfc3339
 from ..store import open_writer, pack
-from . import auth, config as schema
+from . import auth
+from . import config as schema
 from .messages import ConfigUpdated, GetConfig, RegisterToken, TokenRegistered, UpdateConfig
 
 
