@@ -8,9 +8,10 @@
     python -m benchmarks.workers sse --url U --token T --clients N
         opens N SSE streams, prints {"connected": ...} once they are all open,
         then counts every event received and its publish->receipt delay (from
-        the ``sent_at`` field).  On the stdin command ``finish <seq> <secs>`` it
+        the ``sent_at`` field).  On each stdin command ``round <seq> <secs>`` it
         waits (at most secs) until every client has seen id >= seq, prints the
-        results as one JSON line and exits.  EOF on stdin also ends it.
+        round's results as one JSON line and starts counting afresh; ``quit``
+        or EOF on stdin ends it.
 
 Histograms are sparse ``{bucket: count}`` maps so the harness can merge workers
 and compute exact-enough percentiles: HTTP latency in 10 us buckets, SSE delay
@@ -103,6 +104,10 @@ async def http_load(url: str, headers: dict[str, str], connections: int, start_a
     errors: Counter[str] = Counter()
     done = 0
     warm = 0
+    cpu: dict[str, float] = {}
+    now_perf = time.perf_counter()
+    loop.call_later(max(0.0, t_start - now_perf), lambda: cpu.__setitem__("start", time.process_time()))
+    loop.call_later(max(0.0, t_end - now_perf), lambda: cpu.__setitem__("end", time.process_time()))
 
     def record(t0: float, t1: float, status: int | None, err: str | None) -> None:
         nonlocal done, warm
@@ -173,7 +178,8 @@ async def http_load(url: str, headers: dict[str, str], connections: int, start_a
                     await backoff_if_error(err)
 
             await asyncio.gather(*(worker() for _ in range(connections)))
-    return {"ok": done, "warmup_requests": warm, "duration": duration, "statuses": dict(statuses),
+    cpu_s = cpu.get("end", time.process_time()) - cpu.get("start", 0.0)
+    return {"ok": done, "warmup_requests": warm, "duration": duration, "cpu_s": cpu_s, "statuses": dict(statuses),
             "errors": dict(errors), "hist": {str(k): v for k, v in hist.items()}}
 
 
@@ -184,11 +190,15 @@ SENT_RE = re.compile(rb'"sent_at":([0-9.eE+-]+)')
 
 class SseStats:
     def __init__(self) -> None:
+        self.reset(time.process_time())
+
+    def reset(self, cpu_mark: float) -> None:
         self.received = 0
         self.hist: Counter[int] = Counter()
         self.first: float | None = None
         self.last: float | None = None
         self.chunks = 0
+        self.cpu_mark = cpu_mark
 
 
 class SseClient:
@@ -277,45 +287,47 @@ async def sse_run(url: str, token: str, n: int, connect_timeout: float) -> None:
 
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    target, wait_secs = None, 0.0
     while True:
         line = await reader.readline()
         if not line:
             break
         parts = line.decode().split()
-        if parts and parts[0] == "finish":
-            target, wait_secs = int(parts[1]), float(parts[2])
-            break
-        if parts and parts[0] == "snapshot":
-            emit({"received": stats.received})
-
-    finished_at = None
-    if target is not None:
+        if not parts or parts[0] != "round":
+            break  # "quit" or anything unknown
+        target, wait_secs = int(parts[1]), float(parts[2])
         deadline = time.monotonic() + wait_secs
-        while time.monotonic() < deadline:
+        caught_up = False
+        while True:
             if all(c.ended or c.last_id >= target for c in clients):
-                finished_at = time.time()
+                caught_up = True
+                break
+            if time.monotonic() >= deadline:
                 break
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), max(0.01, deadline - time.monotonic()))
             except asyncio.TimeoutError:
                 break
+        cpu = time.process_time()
+        per_client = [c.received for c in clients]
+        emit({
+            "received": stats.received, "chunks": stats.chunks, "first": stats.first, "last": stats.last,
+            "cpu_s": cpu - stats.cpu_mark, "all_caught_up": caught_up,
+            "alive": sum(1 for c in clients if not c.ended),
+            "lagging": sum(1 for c in clients if not c.ended and c.last_id < target),
+            "ended": sum(1 for c in clients if c.ended),
+            "errors": dict(Counter(c.error for c in clients if c.error)),
+            "min_per_client": min(per_client) if per_client else 0,
+            "max_per_client": max(per_client) if per_client else 0,
+            "hist": {str(k): v for k, v in stats.hist.items()},
+        })
+        stats.reset(cpu)
+        for c in clients:
+            c.received = 0
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await session.close()
-    per_client = [c.received for c in clients]
-    emit({
-        "received": stats.received, "chunks": stats.chunks, "first": stats.first, "last": stats.last,
-        "all_caught_up": finished_at is not None,
-        "lagging": sum(1 for c in clients if not c.ended and target is not None and c.last_id < target),
-        "ended_early": sum(1 for c in clients if c.ended and c.error is None and c.last_id < (target or 0)),
-        "errors": dict(Counter(c.error for c in clients if c.error and c.error != "CancelledError")),
-        "min_per_client": min(per_client) if per_client else 0,
-        "max_per_client": max(per_client) if per_client else 0,
-        "hist": {str(k): v for k, v in stats.hist.items()},
-    })
 
 
 # -- entry -------------------------------------------------------------------

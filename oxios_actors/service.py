@@ -154,6 +154,16 @@ class ServiceActor(Actor):
     def after(self, seconds: float, payload: Any) -> None:
         self.wakeupAfter(timedelta(seconds=seconds), payload)
 
+    def audit(self, agent_name: str, action: str, resource: str = "", allowed: bool = True,
+              reason: str | None = None) -> None:
+        """Append one record to the audit chain (fire and forget; the ledger
+        group-commits).  Use an ``Append`` ask when the caller must wait for durability."""
+        from .audit.messages import Append, AuditRecord
+
+        ledger = self.directory.get("audit")
+        if ledger is not None:
+            self.send(ledger, Append((AuditRecord(agent_name, action, resource, allowed, reason),)))
+
     def publish(self, event_type: str, **fields: Any) -> None:
         """Send one event to the EventBus (fire and forget; the bus batches)."""
         from .events.messages import Publish  # local import: events imports service
