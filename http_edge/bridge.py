@@ -26,7 +26,7 @@ from thespian.actors import ActorSystem, PoisonMessage
 
 from oxios_actors import netguard
 from oxios_actors.events.messages import LogAdvanced, Subscribe, Subscribed
-from oxios_actors.kernel import KERNEL_NAME, Directory, GetDirectory
+from oxios_actors.kernel import KERNEL_NAME, Directory, GetDirectory, WatchDirectory
 from oxios_actors.messages import Answer, Ask, Failure
 
 from .errors import ApiError
@@ -35,7 +35,6 @@ log = logging.getLogger("oxios.edge.bridge")
 
 _TIMEOUT = object()
 LEASE_SECS = 30.0
-CONTROL_PERIOD_SECS = 2.0
 
 
 class ActorBridge:
@@ -121,6 +120,8 @@ class ActorBridge:
             elif isinstance(reply, LogAdvanced):
                 if self.on_log_advanced is not None:
                     self.on_log_advanced(reply.seq)
+            elif isinstance(reply, Directory):
+                self._set_directory(reply)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return _TIMEOUT
@@ -147,6 +148,12 @@ class ActorBridge:
             await loop.run_in_executor(self.pool, lambda: self.refresh_sync(self._local.ctx))
         return self._check(service, result, t, addr)
 
+    def tell(self, service: str, message: Any) -> None:
+        """Fire and forget from the event loop (the send happens on a pool thread)."""
+        addr = self.directory.get(service)
+        if addr is not None:
+            self.pool.submit(lambda: self._local.ctx.tell(addr, message))
+
     def _address(self, service: str) -> Any:
         if service == "kernel":
             return self.kernel
@@ -170,30 +177,39 @@ class ActorBridge:
     def refresh_sync(self, ctx: Any) -> None:
         result = self._ask_sync(ctx, self.kernel, GetDirectory(), 5.0)
         if isinstance(result, Directory):
-            self.directory = dict(result.services)
-            self.generation = result.generation
+            self._set_directory(result)
 
     def _control_loop(self) -> None:
+        """Holds two leases: the Kernel pushes directory changes (a restarted service's
+        new address arrives at once), the EventBus pushes log advances."""
         ctx = self._control_ctx
         subscribed_to = None
-        renew_at = 0.0
-        next_refresh = 0.0
+        renew_bus = renew_kernel = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             try:
-                if now >= next_refresh:
-                    self.refresh_sync(ctx)
-                    next_refresh = now + CONTROL_PERIOD_SECS
+                if now >= renew_kernel:
+                    result = self._ask_sync(ctx, self.kernel, WatchDirectory(LEASE_SECS), 5.0)
+                    if isinstance(result, Directory):
+                        self._set_directory(result)
+                        renew_kernel = now + LEASE_SECS / 3
                 bus = self.directory.get("events")
-                if bus is not None and (bus != subscribed_to or now >= renew_at):
+                if bus is not None and (bus != subscribed_to or now >= renew_bus):
                     result = self._ask_sync(ctx, bus, Subscribe(LEASE_SECS), 5.0)
                     if isinstance(result, Subscribed):
-                        subscribed_to, renew_at = bus, now + LEASE_SECS / 3
+                        subscribed_to, renew_bus = bus, now + LEASE_SECS / 3
                         if self.on_log_advanced is not None:
                             self.on_log_advanced(result.last_seq)
                 msg = ctx.listen(0.5)
                 if isinstance(msg, LogAdvanced) and self.on_log_advanced is not None:
                     self.on_log_advanced(msg.seq)
+                elif isinstance(msg, Directory):
+                    self._set_directory(msg)
             except Exception:  # keep the control loop alive whatever happens
                 log.exception("control loop error")
                 self._stop.wait(1.0)
+
+    def _set_directory(self, directory: Directory) -> None:
+        if directory.generation >= self.generation:
+            self.directory = dict(directory.services)
+            self.generation = directory.generation

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from oxios_actors.audit.messages import Append, AuditRecord
 from oxios_actors.system import auth
 
 from .errors import ApiError, Handler, json_error
@@ -132,6 +133,10 @@ def make_middlewares(edge: Edge) -> list[Middleware]:
         token = bearer(request)
         if not edge.token_ok(token):
             edge.failed_auth += 1
+            # Audited without the token: who (address), where, and why.
+            edge.bridge.tell("audit", Append((AuditRecord(
+                f"client:{request.remote or '?'}", "auth_failed", f"{request.method} {request.path}",
+                False, "invalid token" if token else "missing token"),)))
             return json_error(401, "missing or invalid bearer token" if token else "authentication required",
                               {"WWW-Authenticate": "Bearer"})
         return await handler(request)

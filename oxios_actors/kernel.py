@@ -25,6 +25,10 @@ KERNEL_NAME = "oxios-kernel"
 #: Service name -> actor class, in start order.
 SERVICES: dict[str, str] = {
     "events": "oxios_actors.events.bus.EventBus",
+    "audit": "oxios_actors.audit.ledger.AuditLedger",
+    "permissions": "oxios_actors.permissions.service.Permissions",
+    "approvals": "oxios_actors.approvals.service.Approvals",
+    "tools": "oxios_actors.tools.host.ToolHost",
     "config": "oxios_actors.system.config_service.ConfigService",
     "resources": "oxios_actors.system.resources.ResourceMonitor",
 }
@@ -55,6 +59,13 @@ class GetDirectory:
 
 
 @dataclass(frozen=True)
+class WatchDirectory:
+    """Send the sender a ``Directory`` now and after every change, for ``lease_secs``."""
+
+    lease_secs: float = 30.0
+
+
+@dataclass(frozen=True)
 class Directory:
     services: dict[str, Any]
     generation: int
@@ -75,6 +86,7 @@ class Kernel(ServiceActor):
         self.boot_reply: ReplyTo | None = None
         self.launcher: tuple[int, float] | None = None
         self.stopping = False
+        self.watchers: dict[str, tuple[ActorAddress, float]] = {}
 
     # -- boot -------------------------------------------------------------
     def on_Boot(self, msg: Boot) -> Any:
@@ -106,6 +118,12 @@ class Kernel(ServiceActor):
         for name, addr in self.addresses.items():
             if name != msg.name:
                 self.send(addr, update)
+        now = time.monotonic()
+        for key, (watcher, expires) in list(self.watchers.items()):
+            if expires < now:
+                del self.watchers[key]
+            else:
+                self.send(watcher, self.on_GetDirectory(GetDirectory()))
         if self.boot_reply is not None and all(self.ready.values()):
             self.reply(self.boot_reply,
                        Booted(self.published_directory(), self.generation, os.getpid(), os.getpgid(0)))
@@ -154,6 +172,12 @@ class Kernel(ServiceActor):
     # -- queries ----------------------------------------------------------
     def on_GetDirectory(self, msg: GetDirectory) -> Directory:
         return Directory(self.published_directory(), self.generation, dict(self.restarts))
+
+    def on_WatchDirectory(self, msg: WatchDirectory) -> Directory:
+        assert self.reply_to is not None
+        addr = self.reply_to.address
+        self.watchers[str(addr)] = (addr, time.monotonic() + max(1.0, msg.lease_secs))
+        return self.on_GetDirectory(GetDirectory())
 
     def on_config_changed(self) -> None:
         """The ConfigService persisted a new config: every other service hot-reloads."""

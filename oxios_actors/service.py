@@ -121,6 +121,9 @@ class ServiceActor(Actor):
             return None
         if isinstance(msg, Ping):
             return Pong(self.name, os.getpid(), self.stats())
+        if isinstance(msg, Answer):
+            self.on_answer(msg.rid, msg.reply)
+            return None
         handler: Callable[[Any], Any] | None = getattr(self, "on_" + type(msg).__name__, None)
         if handler is None:
             return Failure(400, f"{self.name} does not understand {type(msg).__name__}")
@@ -141,6 +144,9 @@ class ServiceActor(Actor):
 
     def on_child_exited(self, child: ActorAddress) -> None:
         pass
+
+    def on_answer(self, rid: str, reply: Any) -> None:
+        """The reply to an ``Ask(rid, ...)`` this actor sent to another service."""
 
     def stats(self) -> dict[str, Any]:
         """A frozen snapshot of this service's counters (for status and metrics)."""
@@ -163,6 +169,14 @@ class ServiceActor(Actor):
         ledger = self.directory.get("audit")
         if ledger is not None:
             self.send(ledger, Append((AuditRecord(agent_name, action, resource, allowed, reason),)))
+
+    def ask_service(self, service: str, rid: str, request: Any) -> bool:
+        """Send ``request`` to a sibling service; its reply arrives at ``on_answer(rid, ...)``."""
+        addr = self.directory.get(service)
+        if addr is None:
+            return False
+        self.send(addr, Ask(rid, request))
+        return True
 
     def publish(self, event_type: str, **fields: Any) -> None:
         """Send one event to the EventBus (fire and forget; the bus batches)."""

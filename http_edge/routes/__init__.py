@@ -1,7 +1,7 @@
 """One RouteTableDef per API section, assembled here."""
 
-from . import events, system
+from . import events, security, system
 
-TABLES = [system.routes, events.routes]
+TABLES = [system.routes, events.routes, security.routes]
 
 __all__ = ["TABLES"]

@@ -1,9 +1,8 @@
 """EventBus: appends events to the LMDB log in batches and tells subscribers.
 
-Tells are group-committed: the first event into an empty buffer arms a short
-timer, and everything that arrives before it fires goes into one transaction
-(or sooner, when the buffer is full).  Subscribers (the edges) get one
-``LogAdvanced`` per batch, never one message per event.
+Publishes are group-committed (see ``batching.GroupCommit``).  Subscribers (the
+edges) get one ``LogAdvanced`` per batch, never one message per event, and hold
+a lease they renew; a subscriber that stops renewing is forgotten.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from typing import Any
 
 from thespian.actors import ActorAddress
 
+from ..batching import GroupCommit
 from ..messages import Failure
 from ..service import DEFERRED, ServiceActor, rfc3339
 from ..store import key_seq, open_writer, pack, seq_key
 from .log import DOMAIN, LOG_DB, sanitize
 from .messages import LogAdvanced, Publish, Published, Subscribe, Subscribed
 
-FLUSH_DELAY_SECS = 0.002
-MAX_BUFFER = 2048
 DEFAULT_RETENTION = 1_000_000
 
 
@@ -34,15 +32,12 @@ class EventBus(ServiceActor):
             cursor = txn.cursor()
             self.seq = key_seq(cursor.key()) if cursor.last() else 0
             self.count = txn.stat(self.log_db)["entries"]
-        self.buffer: list[dict[str, Any]] = []
-        self.waiting: list[tuple[Any, int, int]] = []  # (reply_to, offset in buffer, count)
-        self.armed = False
         self.subscribers: dict[str, tuple[ActorAddress, float]] = {}
-        self.appended = 0
-        self.batches = 0
+        self.group: GroupCommit[dict[str, Any]] = GroupCommit(self, self.commit, Published,
+                                                             after=self.notify)
 
     def stats(self) -> dict[str, Any]:
-        return {"last_seq": self.seq, "appended": self.appended, "batches": self.batches,
+        return {"last_seq": self.seq, "appended": self.group.items, "batches": self.group.batches,
                 "subscribers": len(self.subscribers), "retained": self.count}
 
     def on_Publish(self, msg: Publish) -> Any:
@@ -50,36 +45,20 @@ class EventBus(ServiceActor):
             events = [sanitize(e) for e in msg.events]
         except ValueError as exc:
             return Failure(400, str(exc))
-        offset = len(self.buffer)
-        self.buffer.extend(events)
-        if self.reply_to is not None and self.reply_to.rid is not None:
-            # An ask wants the seqs: commit now (with whatever else is waiting).
-            self.waiting.append((self.reply_to, offset, len(events)))
-            self.flush()
-            return DEFERRED
-        if len(self.buffer) >= MAX_BUFFER:
-            self.flush()
-        elif not self.armed:
-            self.armed = True
-            self.after(FLUSH_DELAY_SECS, "flush")
-        return None
+        self.group.add(events, self.reply_to)
+        return DEFERRED if self.reply_to is not None and self.reply_to.rid is not None else None
 
     def on_wakeup(self, payload: Any) -> None:
-        if payload == "flush":
-            self.armed = False
-            self.flush()
+        self.group.on_wakeup(payload)
 
-    def flush(self) -> None:
-        if not self.buffer:
-            return
+    def commit(self, events: list[dict[str, Any]]) -> int:
         now = rfc3339()
         first = self.seq + 1
         with self.env.begin(write=True, db=self.log_db) as txn:
-            for event in self.buffer:
+            for event in events:
                 self.seq += 1
-                record = {"seq": self.seq, "timestamp": now, **event}
-                txn.put(seq_key(self.seq), pack(record), append=True)
-            self.count += len(self.buffer)
+                txn.put(seq_key(self.seq), pack({"seq": self.seq, "timestamp": now, **event}), append=True)
+            self.count += len(events)
             retention = int(self.section("kernel").get("event_log_retention", DEFAULT_RETENTION))
             if self.count > retention:
                 cursor = txn.cursor()
@@ -87,14 +66,7 @@ class EventBus(ServiceActor):
                 for _ in range(self.count - retention):
                     cursor.delete()
                 self.count = retention
-        self.appended += len(self.buffer)
-        self.batches += 1
-        self.buffer = []
-        # Committed (sync) before anyone hears of it.
-        for reply_to, offset, n in self.waiting:
-            self.reply(reply_to, Published(first + offset, first + offset + n - 1))
-        self.waiting = []
-        self.notify()
+        return first  # committed (sync): only now do askers and subscribers hear of it
 
     def notify(self) -> None:
         now = time.monotonic()
@@ -111,5 +83,6 @@ class EventBus(ServiceActor):
         return Subscribed(self.seq)
 
     def on_stop(self) -> None:
-        self.flush()
-        self.env.close()
+        if hasattr(self, "env"):
+            self.group.flush()
+            self.env.close()

@@ -105,7 +105,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "author_name": Field("str", "oxios", nonempty),
         "author_email": Field("str", "oxios@localhost", nonempty),
     },
-    "audit": {"max_entries": Field("int", 100_000, positive)},
+    "audit": {
+        "max_entries": Field("int", 100_000, positive),
+        "group_commit": Field("bool", True),
+    },
     "budget": {"default_window_secs": Field("int", 3600, positive)},
     "exec": {
         "shell_timeout_secs": Field("int", 60, positive),

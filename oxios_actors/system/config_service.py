@@ -51,7 +51,11 @@ class ConfigService(ServiceActor):
         restart = sorted(f"{s}.{k}" for s, k in schema.RESTART_FIELDS
                          if merged[s][k] != self.current[s][k])
         schema.save(self.home, merged)  # durable before the reply
+        changed = sorted(f"{s}.{k}" for s, fields in merged.items() for k in fields
+                         if self.current.get(s, {}).get(k) != merged[s][k])
         self.current = merged
+        self.audit("api", "config_change", "config.json", True,
+                   ("changed: " + ", ".join(changed)) if changed else "no change")
         kernel = self.directory.get("kernel")
         if kernel is not None:
             from ..messages import ConfigChanged

@@ -1,0 +1,1 @@
+"""Per-agent permissions, enforced at every tool call."""

@@ -1,0 +1,1 @@
+"""The tools agents call, each going Permissions → (Approvals) → execute → Audit."""
