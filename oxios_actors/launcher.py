@@ -47,31 +47,31 @@ def log_defs(logdir: str) -> dict:
 
 
 def sweep(pgid: int, grace: float = 3.0) -> int:
-    """SIGTERM, then SIGKILL, whatever is still in the admin's process group."""
-    def members() -> list[psutil.Process]:
+    """Kill whatever is still in the admin's process group.
+
+    ``killpg`` reaches every member at once, including a process forked a moment
+    ago (a supervisor restarting a child that just died), which a list of pids
+    taken first would miss; it is repeated until the group is empty."""
+    def members() -> list[int]:
         out = []
-        for p in psutil.process_iter(["pid"]):
+        for p in psutil.process_iter(["pid", "status"]):
             try:
-                if os.getpgid(p.pid) == pgid and p.pid != os.getpid():
-                    out.append(p)
+                if (p.info["status"] != psutil.STATUS_ZOMBIE and p.pid != os.getpid()
+                        and os.getpgid(p.pid) == pgid):
+                    out.append(p.pid)
             except (ProcessLookupError, psutil.Error):
                 pass
         return out
 
-    procs = members()
-    for p in procs:
+    found = len(members())
+    deadline = time.monotonic() + max(grace, 1.0)
+    while members() and time.monotonic() < deadline:
         try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=grace)
-    return len(procs)
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(0.05)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
