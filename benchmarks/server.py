@@ -82,7 +82,7 @@ def run_bare(port: int) -> int:
     return 0
 
 
-def run_edge(home: str, actor_port: int, port: int) -> int:
+def run_edge(home: str, actor_port: int, port: int, profile: str | None = None) -> int:
     import logging
 
     from http_edge.app import close, connect, create_app
@@ -116,7 +116,22 @@ def run_edge(home: str, actor_port: int, port: int) -> int:
         async def main() -> None:
             await serve(app, port, {"kind": "edge"})
 
-        asyncio.run(main())
+        if profile:  # the event loop thread only (handlers, middleware, fan-out)
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            try:
+                asyncio.run(main())
+            finally:
+                prof.disable()
+                prof.dump_stats(profile)
+                with open(profile + ".txt", "w") as f:
+                    pstats.Stats(prof, stream=f).sort_stats("tottime").print_stats(40)
+                    pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(40)
+        else:
+            asyncio.run(main())
     finally:
         close(edge)
     emit({"stopped": True, **stats})
@@ -132,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     edge.add_argument("--port", type=int, required=True)
     edge.add_argument("--home", required=True)
     edge.add_argument("--actor-port", type=int, required=True)
+    edge.add_argument("--profile", help="write a cProfile of the event loop thread here")
     args = ap.parse_args(argv)
     if args.kind == "bare":
         return run_bare(args.port)
-    return run_edge(args.home, args.actor_port, args.port)
+    return run_edge(args.home, args.actor_port, args.port, args.profile)
 
 
 if __name__ == "__main__":

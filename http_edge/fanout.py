@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from oxios_actors.events import log as event_log
@@ -61,6 +62,7 @@ class EventFanout:
         self.store = store
         self.client_limit = client_limit
         self.clients: set[SseClient] = set()
+        self.listeners: set[Callable[[list[dict[str, Any]]], None]] = set()
         self.position = event_log.last_seq(store)
         self.target = self.position
         self.delivered = 0
@@ -105,6 +107,10 @@ class EventFanout:
                 break
             blob = encode(records)
             self.position = records[-1][0]
+            if self.listeners:
+                decoded = [{"seq": seq, **unpack(raw)} for seq, raw in records]
+                for listener in list(self.listeners):
+                    listener(decoded)
             count = len(records)
             for client in list(self.clients):
                 client.offer(blob, count)

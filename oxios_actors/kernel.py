@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 from thespian.actors import ActorAddress
 
-from .messages import ConfigChanged, Configure, DirectoryUpdate, Failure, ServiceReady
+from .messages import Ask, ConfigChanged, Configure, DirectoryUpdate, Failure, Ok, ServiceReady
 from .service import DEFERRED, ReplyTo, ServiceActor
 from .system import config as schema
 
@@ -31,11 +31,21 @@ SERVICES: dict[str, str] = {
     "tools": "oxios_actors.tools.host.ToolHost",
     "config": "oxios_actors.system.config_service.ConfigService",
     "resources": "oxios_actors.system.resources.ResourceMonitor",
+    "scheduler": "oxios_actors.scheduler.actor.Scheduler",
+    "budget": "oxios_actors.budget.ledger.BudgetLedger",
+    "agents": "oxios_actors.agents.supervisor.AgentSupervisor",
+    "personas": "oxios_actors.personas.service.Personas",
+    "orchestrator": "oxios_actors.orchestrator.service.Orchestrator",
+    "cron": "oxios_actors.cron.service.CronService",
+    "memory": "oxios_actors.memory.service.Memory",
+    "workspace": "oxios_actors.workspace.actor.Workspace",
+    "programs": "oxios_actors.programs.registry.ProgramRegistry",
 }
 
 RESTART_WINDOW_SECS = 60.0
 MAX_RESTARTS_IN_WINDOW = 10
 WATCH_INTERVAL_SECS = 1.0
+CONFIG_ACK_TIMEOUT_SECS = 3.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,9 @@ class Kernel(ServiceActor):
         self.launcher: tuple[int, float] | None = None
         self.stopping = False
         self.watchers: dict[str, tuple[ActorAddress, float]] = {}
+        self.config_round = 0
+        self.config_pending: set[str] = set()
+        self.config_reply: ReplyTo | None = None
 
     # -- boot -------------------------------------------------------------
     def on_Boot(self, msg: Boot) -> Any:
@@ -159,6 +172,10 @@ class Kernel(ServiceActor):
             self.after(WATCH_INTERVAL_SECS, "watch")
         elif isinstance(payload, tuple) and payload[0] == "restart":
             self.start_service(payload[1])
+        elif isinstance(payload, tuple) and payload == ("cfg-timeout", self.config_round):
+            if self.config_pending:
+                log.warning("config not acknowledged by %s", ", ".join(sorted(self.config_pending)))
+            self.config_applied()
 
     def launcher_alive(self) -> bool:
         if self.launcher is None:
@@ -179,12 +196,34 @@ class Kernel(ServiceActor):
         self.watchers[str(addr)] = (addr, time.monotonic() + max(1.0, msg.lease_secs))
         return self.on_GetDirectory(GetDirectory())
 
-    def on_config_changed(self) -> None:
-        """The ConfigService persisted a new config: every other service hot-reloads."""
+    def on_config_changed(self) -> Any:
+        """The ConfigService persisted a new config: every other service hot-reloads,
+        and the ConfigService hears back only when all have (or after a timeout), so a
+        PUT /api/config answered 200 is in effect everywhere."""
+        self.config_round += 1
+        n = self.config_round
         update = ConfigChanged(self.config)
-        for name, addr in self.addresses.items():
-            if name != "config":
-                self.send(addr, update)
+        self.config_pending = {name for name in self.addresses if name != "config" and self.ready.get(name)}
+        self.config_reply = self.reply_to
+        for name in self.config_pending:
+            self.send(self.addresses[name], Ask(f"cfg:{n}:{name}", update))
+        if not self.config_pending:
+            return Ok({"service": self.name})
+        self.after(CONFIG_ACK_TIMEOUT_SECS, ("cfg-timeout", n))
+        return DEFERRED
+
+    def on_answer(self, rid: str, reply: Any) -> None:
+        kind, _, rest = rid.partition(":")
+        n, _, name = rest.partition(":")
+        if kind == "cfg" and n == str(self.config_round):
+            self.config_pending.discard(name)
+            if not self.config_pending:
+                self.config_applied()
+
+    def config_applied(self) -> None:
+        if self.config_reply is not None:
+            self.reply(self.config_reply, Ok({"service": self.name}))
+            self.config_reply = None
 
     def stats(self) -> dict[str, Any]:
         return {"generation": self.generation, "restarts": dict(self.restarts),

@@ -33,6 +33,7 @@ from .messages import (
     Configure,
     DirectoryUpdate,
     Failure,
+    Ok,
     Ping,
     Pong,
     ServiceReady,
@@ -105,8 +106,8 @@ class ServiceActor(Actor):
             return None
         if isinstance(msg, ConfigChanged):
             self.config = dict(msg.config)
-            self.on_config_changed()
-            return None
+            ack = self.on_config_changed()
+            return ack if ack is not None else Ok({"service": self.name})
         if isinstance(msg, WakeupMessage):
             self.on_wakeup(msg.payload)
             return None
@@ -133,8 +134,9 @@ class ServiceActor(Actor):
     def on_configure(self) -> None:
         """Open state (LMDB) and start timers; called in the actor's own process."""
 
-    def on_config_changed(self) -> None:
-        """Apply what can be hot-reloaded."""
+    def on_config_changed(self) -> Any:
+        """Apply what can be hot-reloaded; the returned ack tells the Kernel it is done."""
+        return Ok({"service": self.name})
 
     def on_wakeup(self, payload: Any) -> None:
         pass

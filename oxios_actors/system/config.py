@@ -92,9 +92,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "rate_limit_per_minute": Field("int", 120, positive),
     },
     "persona": {"default": Field("str", "dev", nonempty)},
+    "orchestrator": {
+        "max_evolutions": Field("int", 3, lambda v: None if v >= 0 else "must not be negative"),
+        "parallel_threshold": Field("int", 5, positive),
+        "chat_timeout_secs": Field("int", 600, positive),
+    },
     "memory": {
         "enabled": Field("bool", True),
-        "embedding": Field("str", "hash", one_of("hash", "minilm")),
+        "embedding": Field("str", "minilm", one_of("hash", "minilm")),
+        "index_dtype": Field("str", "f32", one_of("f32", "f16")),
     },
     "cron": {
         "enabled": Field("bool", True),
@@ -104,6 +110,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "auto_commit": Field("bool", True),
         "author_name": Field("str", "oxios", nonempty),
         "author_email": Field("str", "oxios@localhost", nonempty),
+    },
+    "programs": {
+        "download_timeout_secs": Field("int", 60, positive),
+        "max_download_bytes": Field("int", 50 * 1024 * 1024, positive),
+        "max_unpacked_bytes": Field("int", 200 * 1024 * 1024, positive),
+        "max_files": Field("int", 5000, positive),
     },
     "audit": {
         "max_entries": Field("int", 100_000, positive),

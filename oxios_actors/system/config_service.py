@@ -6,8 +6,8 @@ import os
 import secrets
 from typing import Any
 
-from ..messages import Failure
-from ..service import ServiceActor, rfc3339
+from ..messages import Ask, ConfigChanged, Failure
+from ..service import DEFERRED, ServiceActor, rfc3339
 from ..store import open_writer, pack
 from . import auth
 from . import config as schema
@@ -24,6 +24,8 @@ class ConfigService(ServiceActor):
         self.env = open_writer(self.home, auth.DOMAIN)
         self.tokens = self.env.open_db(auth.TOKENS_DB.encode())
         self.ensure_key()
+        self.applying: dict[str, tuple[Any, ConfigUpdated]] = {}
+        self.round = 0
 
     def ensure_key(self) -> None:
         """Generate an API key at first start when no key of any kind is configured."""
@@ -56,11 +58,20 @@ class ConfigService(ServiceActor):
         self.current = merged
         self.audit("api", "config_change", "config.json", True,
                    ("changed: " + ", ".join(changed)) if changed else "no change")
+        answer = ConfigUpdated(schema.public(merged), merged, restart)
         kernel = self.directory.get("kernel")
-        if kernel is not None:
-            from ..messages import ConfigChanged
-            self.send(kernel, ConfigChanged(merged))
-        return ConfigUpdated(schema.public(merged), merged, restart)
+        if kernel is None:
+            return answer
+        # Answer once every service has applied it (the Kernel collects the acks).
+        self.applying[str(self.round)] = (self.reply_to, answer)
+        self.send(kernel, Ask(f"apply:{self.round}", ConfigChanged(merged)))
+        self.round += 1
+        return DEFERRED
+
+    def on_answer(self, rid: str, reply: Any) -> None:
+        waiting = self.applying.pop(rid.partition(":")[2], None)
+        if waiting is not None:
+            self.reply(waiting[0], waiting[1])
 
     def on_RegisterToken(self, msg: RegisterToken) -> Any:
         if len(msg.token) < 16:

@@ -1,0 +1,1 @@
+"""Cron jobs that really fire."""

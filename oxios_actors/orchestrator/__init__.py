@@ -1,0 +1,1 @@
+"""The chat orchestrator (Ouroboros): interview → seed → execute → evaluate → evolve."""

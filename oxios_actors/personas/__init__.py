@@ -1,0 +1,1 @@
+"""Personas: who the orchestrator and its agents speak as."""
