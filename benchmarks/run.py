@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
@@ -375,12 +376,17 @@ class Bench:
         found = []
         for _ in range(20):  # the launcher's sweep may still be finishing
             found = []
+            try:
+                children = {c.pid for c in psutil.Process(me).children(recursive=True)}
+            except psutil.Error:
+                children = set()
             for p in psutil.process_iter(["pid", "cmdline", "status"]):
                 try:
                     if p.pid == me or p.info["status"] == psutil.STATUS_ZOMBIE:
                         continue
                     cmd = " ".join(p.info["cmdline"] or [])
-                    if str(self.home) in cmd or (pgid and os.getpgid(p.pid) == pgid):
+                    if (p.pid in children or str(self.home) in cmd
+                            or (pgid and os.getpgid(p.pid) == pgid)):
                         found.append(p)
                 except (psutil.Error, ProcessLookupError):
                     continue
@@ -713,7 +719,8 @@ class Bench:
 
     def sse_clients(self, n: int) -> dict[str, Any]:
         """Connect n clients once, then step the offered load up until the edge
-        saturates (achieved < 90% of offered, an incomplete round or a client lost)."""
+        saturates (achieved < 90% of offered, an incomplete round, a client lost, or a
+        p99 delay over --sse-max-p99)."""
         a = self.args
         procs = a.sse_procs or max(1, math.ceil(n / 500))
         log(f"sse: connecting {n} clients from {procs} process(es)")
@@ -743,7 +750,8 @@ class Bench:
                 step = self.sse_step(workers, n, connected, offered, "bursts")
                 out["steps"].append(step)
                 alive = step["alive"]
-                saturated = (step["deliveries_per_s"] < 0.9 * offered or not step["complete"])
+                saturated = (step["deliveries_per_s"] < 0.9 * offered or not step["complete"]
+                             or (step["delay_p99_ms"] or 0) > a.sse_max_p99)
                 if saturated or alive < connected:
                     break
             if alive and not a.no_sse_single:
@@ -1100,6 +1108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "(events/s published = offered / clients) (default 25000,50000,100000,200000,"
                          "400000; --quick 100000)")
     ap.add_argument("--sse-interval", type=float, default=0.05, help="seconds between publish bursts (0.05)")
+    ap.add_argument("--sse-max-p99", type=float, default=1000.0, metavar="MS",
+                    help="also stop stepping up once the p99 delay exceeds this (1000 ms)")
     ap.add_argument("--no-sse-single", action="store_true",
                     help="skip the SSE step that publishes one event per message")
     ap.add_argument("--events", type=int, help="events per event-log variant (default 20000; --quick 2000)")
@@ -1138,15 +1148,20 @@ def main(argv: list[str] | None = None) -> int:
                                "config": {k: v for k, v in vars(args).items()}, "nofile": list(nofile)}
     if args.wait_quiet > 0:
         deadline = time.monotonic() + args.wait_quiet
+        quiet = 0
         while True:
             noise = Background()
             time.sleep(2.0)
             pct = noise.pct()
-            if pct < 25.0 or time.monotonic() >= deadline:
+            quiet = quiet + 1 if pct < 25.0 else 0
+            if quiet >= 3 or time.monotonic() >= deadline:  # 6 s in a row, or give up
                 log(f"background cpu {pct:.0f}% of a core; starting")
                 results["background_cpu_pct_at_start"] = pct
                 break
-            log(f"background cpu {pct:.0f}% of a core; waiting for a quieter machine")
+            waited = int(time.monotonic() - (deadline - args.wait_quiet))
+            if waited % 20 < 2:
+                log(f"background cpu {pct:.0f}% of a core; waiting for a quieter machine "
+                    f"({waited}s of {args.wait_quiet:.0f}s)")
     bench = Bench(args)
     interrupted = False
     old_term = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -85,9 +85,10 @@ def create_app(edge: Edge) -> web.Application:
     return app
 
 
-def connect(home: str | os.PathLike[str], actor_port: int, *, threads: int = 8) -> Edge:
+def connect(home: str | os.PathLike[str], actor_port: int, *, threads: int = 8, bind: str = "127.0.0.1",
+            allow: list[str] | None = None) -> Edge:
     """Connect to a running actor system (blocking; call before the loop serves)."""
-    bridge = ActorBridge(actor_port, threads=threads)
+    bridge = ActorBridge(actor_port, threads=threads, bind=bind, allow=allow)
     bridge.start()
     reply = bridge.ask_sync("config", GetConfig(), 10.0)
     assert isinstance(reply, ConfigUpdated)

@@ -39,7 +39,8 @@ LEASE_SECS = 30.0
 
 class ActorBridge:
     def __init__(self, actor_port: int, *, threads: int = 8, timeout: float = 10.0,
-                 bind: str = "127.0.0.1") -> None:
+                 bind: str = "127.0.0.1", allow: list[str] | None = None) -> None:
+        self.allow = allow
         self.actor_port = actor_port
         self.threads = threads
         self.timeout = timeout
@@ -57,7 +58,7 @@ class ActorBridge:
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
-        netguard.install(self.bind)
+        netguard.install(self.bind, self.allow)
         self.asys = ActorSystem("multiprocTCPBase", capabilities={"Admin Port": self.actor_port},
                                 transientUnique=True)
         self.kernel = self.asys.createActor("oxios_actors.kernel.Kernel", globalName=KERNEL_NAME)

@@ -70,18 +70,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "(enable security.auth_enabled or pass --insecure)", file=sys.stderr)
         return 2
     actor_port = int(os.environ.get("OXIOS_ACTOR_PORT") or DEFAULT_ACTOR_PORT)
+    cluster = cfg["cluster"]
+    bind = args.cluster_bind or cluster["bind"]
+    allow = [a for a in (args.allow.split(",") if args.allow else cluster["allowed_peers"]) if a] or None
+    if not is_loopback(bind) and not allow:
+        print("oxios: a non-loopback actor address needs an allow-list of cluster members "
+              "(--allow or cluster.allowed_peers)", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     # Handle SIGTERM during start-up too: the runtime is stopped in `finally`.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    runtime = ActorRuntime(home, actor_port)
+    runtime = ActorRuntime(home, actor_port, bind, allow=allow,
+                           reregistration_secs=cluster["reregistration_secs"])
     edge = None
     try:
         runtime.start()
         from http_edge.app import close, connect
 
-        edge = connect(home, actor_port)
-        print(f"oxios {__version__}: home {home}, actor system on 127.0.0.1:{actor_port}", flush=True)
+        edge = connect(home, actor_port, bind=bind, allow=allow)
+        print(f"oxios {__version__}: home {home}, actor system on {bind}:{actor_port}", flush=True)
         if os.environ.get("OXIOS_API_KEY"):
             print("oxios: API key: the value of OXIOS_API_KEY", flush=True)
         elif cfg["security"]["api_key"]:
@@ -105,6 +113,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime.stop()
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    """A worker node: a Thespian admin that joins the home node's convention."""
+    from .runtime import ActorRuntime, RuntimeStartError
+
+    home = oxios_home()
+    home.mkdir(parents=True, exist_ok=True)
+    host, _, port = args.join.rpartition(":")
+    if not host or not port.isdigit():
+        print("oxios: --join takes HOST:ACTOR_PORT", file=sys.stderr)
+        return 2
+    allow = [a for a in args.allow.split(",") if a] if args.allow else None
+    if not is_loopback(args.bind) and not allow:
+        print("oxios: a non-loopback worker needs --allow with the cluster members", file=sys.stderr)
+        return 2
+    actor_port = args.actor_port or int(os.environ.get("OXIOS_ACTOR_PORT") or DEFAULT_ACTOR_PORT + 1)
+    runtime = ActorRuntime(home, actor_port, args.bind, allow=allow, join=args.join,
+                           capabilities=args.capability, node_name=args.name)
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    try:
+        info = runtime.start()
+        print(f"oxios: worker node {info['node']} on {args.bind}:{actor_port} joined {args.join} "
+              f"with capabilities {', '.join(args.capability) or '(none)'}", flush=True)
+        while not stop["now"] and runtime.proc is not None and runtime.proc.poll() is None:
+            signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
+        return 0
+    except RuntimeStartError as exc:
+        print(f"oxios: could not start the worker node: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="oxios", description="Oxios Agent OS (actor runtime)")
     parser.add_argument("--version", action="version", version=__version__)
@@ -114,7 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default 4200)")
     serve.add_argument("--insecure", action="store_true",
                        help="allow a non-loopback host with authentication disabled")
+    serve.add_argument("--cluster-bind", default=None,
+                       help="address the actor system binds to (default cluster.bind, 127.0.0.1)")
+    serve.add_argument("--allow", default="", help="comma-separated cluster member addresses")
     serve.set_defaults(func=cmd_serve)
+    node = sub.add_parser("node", help="start a worker node that joins a home node")
+    node.add_argument("--join", required=True, help="HOST:ACTOR_PORT of the home node")
+    node.add_argument("--capability", action="append", default=[], help="a capability to advertise (repeatable)")
+    node.add_argument("--bind", default="127.0.0.1", help="address this node's actors bind to")
+    node.add_argument("--allow", default="", help="comma-separated cluster member addresses")
+    node.add_argument("--name", default="", help="node name (default worker-<host>-<port>)")
+    node.add_argument("--actor-port", type=int, default=0, help="this node's admin port (default 1901)")
+    node.set_defaults(func=cmd_node)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -78,11 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="oxios-launcher")
     ap.add_argument("--home", required=True)
     ap.add_argument("--actor-port", type=int, required=True)
-    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--bind", default="127.0.0.1", help="the one address every actor socket binds to")
+    ap.add_argument("--allow", default="", help="comma-separated member addresses (cluster mode)")
+    ap.add_argument("--join", default="", help="HOST:PORT of the home node: start a worker node")
+    ap.add_argument("--capability", action="append", default=[], help="worker capability (repeatable)")
+    ap.add_argument("--node-name", default="")
+    ap.add_argument("--reregistration-secs", type=int, default=2)
     args = ap.parse_args(argv)
 
+    # Node loss is detected by the home node's own heartbeats to each worker (see
+    # AgentSupervisor); Thespian's convention keeps its default re-registration period,
+    # because its members do not re-register at short periods (measured: a member
+    # registered once was dropped by the leader after PERIOD x MISS_MAX even though it
+    # was alive), and a dropped member could no longer host actors.
+
     from . import netguard
-    netguard.install(args.bind)
+    allowed = [a.strip() for a in args.allow.split(",") if a.strip()] or None
+    if args.join and allowed is not None:
+        allowed.append(args.join.rpartition(":")[0])
+    netguard.install(args.bind, allowed)
     logdir = os.path.join(args.home, "logs")
     os.makedirs(logdir, exist_ok=True)
     os.environ.setdefault("THESPLOG_FILE", os.path.join(logdir, "thespian.log"))
@@ -95,28 +109,45 @@ def main(argv: list[str] | None = None) -> int:
 
     from thespian.actors import ActorSystem
 
-    from .kernel import KERNEL_NAME, Boot, Booted
-
-    caps = {"Admin Port": args.actor_port, "oxios.home": True, "Process Startup Method": "fork"}
+    node = args.node_name or ("worker-" + socket.gethostname() + f"-{args.actor_port}" if args.join else "home")
+    caps: dict[str, object] = {"Admin Port": args.actor_port, "Process Startup Method": "fork",
+                               "oxios.node": node}
+    if args.join:
+        caps.update({"oxios.worker": True, "Convention Address.IPv4": args.join})
+        caps.update({c: True for c in args.capability})
+        caps["oxios.capabilities"] = ",".join(sorted(args.capability))
+    else:
+        caps["oxios.home"] = True
     asys = ActorSystem("multiprocTCPBase", capabilities=caps, logDefs=log_defs(logdir),
                        transientUnique=True)
     pgid = None
     stop = threading.Event()
     try:
-        kernel = asys.createActor("oxios_actors.kernel.Kernel", globalName=KERNEL_NAME)
         me = psutil.Process()
-        booted = asys.ask(kernel, Boot(os.path.abspath(args.home), me.pid, me.create_time()),
-                          timeout=60)
-        if not isinstance(booted, Booted):
-            print(json.dumps({"ready": False, "error": f"kernel did not boot: {booted!r}"}), flush=True)
-            return 1
-        pgid = booted.pgid
-        print(json.dumps({"ready": True, "kernel_pid": booted.pid, "admin_pgid": pgid,
-                          "actor_port": args.actor_port}), flush=True)
+        if args.join:
+            from .cluster.node import Warded, Warden
+            warden = asys.createActor("oxios_actors.cluster.node.NodeWarden",
+                                      targetActorRequirements={"oxios.node": node})
+            ready = asys.ask(warden, Warden(me.pid, me.create_time()), timeout=60)
+            if not isinstance(ready, Warded):
+                print(json.dumps({"ready": False, "error": f"worker node did not start: {ready!r}"}), flush=True)
+                return 1
+            info = {"ready": True, "node": node, "admin_pgid": ready.pgid, "actor_port": args.actor_port}
+        else:
+            from .kernel import KERNEL_NAME, Boot, Booted
+            kernel = asys.createActor("oxios_actors.kernel.Kernel", globalName=KERNEL_NAME)
+            booted = asys.ask(kernel, Boot(os.path.abspath(args.home), me.pid, me.create_time()),
+                              timeout=60)
+            if not isinstance(booted, Booted):
+                print(json.dumps({"ready": False, "error": f"kernel did not boot: {booted!r}"}), flush=True)
+                return 1
+            info = {"ready": True, "node": node, "kernel_pid": booted.pid, "admin_pgid": booted.pgid,
+                    "actor_port": args.actor_port}
+        pgid = int(info["admin_pgid"])  # type: ignore[call-overload]
+        print(json.dumps(info), flush=True)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-
         stdin = sys.stdin.fileno()
         while not stop.is_set():
             readable, _, _ = select.select([stdin], [], [], 0.5)

@@ -26,22 +26,31 @@ asserts that every one of them is on loopback.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 BIND_ENV = "OXIOS_BIND_ADDR"
+ALLOW_ENV = "OXIOS_ALLOWED_PEERS"
 _installed: str | None = None
+_allowed: frozenset[str] | None = None
 
 
-def install(bind_addr: str = "127.0.0.1") -> None:
-    """Bind every Thespian socket of this process (and its children) to ``bind_addr``."""
-    global _installed
+def install(bind_addr: str = "127.0.0.1", allowed_peers: list[str] | None = None) -> None:
+    """Bind every Thespian socket of this process (and its children) to ``bind_addr``;
+    with ``allowed_peers``, accept connections only from those addresses (cluster
+    members) and ``bind_addr`` itself."""
+    global _installed, _allowed
     os.environ[BIND_ENV] = bind_addr
     os.environ["THESPIAN_BASE_IPADDR"] = bind_addr
+    if allowed_peers is not None:
+        _allowed = frozenset({*allowed_peers, bind_addr})
+        os.environ[ALLOW_ENV] = ",".join(sorted(_allowed))
     if _installed is not None:
         _installed = bind_addr
         return
-    from thespian.system.transport import IPBase
+    from thespian.system.transport import IPBase, TCPTransport
 
     original = IPBase.IPActorAddress.__init__
 
@@ -52,6 +61,39 @@ def install(bind_addr: str = "127.0.0.1") -> None:
             self.bindname = (_installed, port)
 
     IPBase.IPActorAddress.__init__ = guarded_init
+
+    # Members only: the TCP transport takes every inbound connection in
+    # ``_acceptNewIncoming``.  The guarded copy below is Thespian's own method with one
+    # addition -- a peer outside the allow-list is closed before a byte of it is read
+    # (let alone unpickled) -- and one fix: Thespian's error path queues a marker that
+    # crashes the admin's handler, so a refused or failed accept simply returns.
+    transport_cls = TCPTransport.TCPTransport
+    original_accept = transport_cls._acceptNewIncoming
+
+    def guarded_accept(self: Any) -> None:
+        if _allowed is None:
+            return original_accept(self)
+        try:
+            lsock, peer = self.new_socket(self.socket.accept)
+        except OSError:
+            return  # nothing pending after all, or out of descriptors: next select
+        self._check_indicators()
+        if peer[0] not in _allowed:
+            lsock.close()
+            return
+        if peer == self.myAddress:
+            self._incomingEnvelopes.append(TCPTransport.Thespian__UpdateWork())
+        lsock.setblocking(0)
+        try:
+            lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+        incoming = (TCPTransport.TCPIncomingPersistent if hasattr(self, "_openSockets")
+                    else TCPTransport.TCPIncoming)
+        self._incomingSockets[lsock.fileno()] = incoming(TCPTransport.ActorAddress(None), lsock)
+
+    transport_cls._acceptNewIncoming = guarded_accept
     _installed = bind_addr
 
 
@@ -59,5 +101,10 @@ def installed_address() -> str | None:
     return _installed
 
 
+def allowed_peers() -> frozenset[str] | None:
+    return _allowed
+
+
 if os.environ.get(BIND_ENV):
-    install(os.environ[BIND_ENV])
+    install(os.environ[BIND_ENV],
+            os.environ[ALLOW_ENV].split(",") if os.environ.get(ALLOW_ENV) else None)

@@ -21,10 +21,21 @@ class RuntimeStartError(RuntimeError):
 
 
 class ActorRuntime:
-    def __init__(self, home: str | os.PathLike[str], actor_port: int, bind: str = "127.0.0.1") -> None:
+    def __init__(self, home: str | os.PathLike[str], actor_port: int, bind: str = "127.0.0.1", *,
+                 allow: list[str] | None = None, join: str = "", capabilities: list[str] | None = None,
+                 node_name: str = "", reregistration_secs: int = 2) -> None:
         self.home = Path(home)
         self.actor_port = actor_port
         self.bind = bind
+        self.extra: list[str] = ["--reregistration-secs", str(reregistration_secs)]
+        if allow:
+            self.extra += ["--allow", ",".join(allow)]
+        if join:
+            self.extra += ["--join", join]
+        for cap in capabilities or []:
+            self.extra += ["--capability", cap]
+        if node_name:
+            self.extra += ["--node-name", node_name]
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
 
@@ -34,7 +45,7 @@ class ActorRuntime:
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "oxios_actors.launcher", "--home", str(self.home),
-             "--actor-port", str(self.actor_port), "--bind", self.bind],
+             "--actor-port", str(self.actor_port), "--bind", self.bind, *self.extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
         assert self.proc.stdout is not None

@@ -423,8 +423,8 @@ async def test_written_files_are_committed_to_the_workspace_repository(client, a
         repo = pygit2.Repository(str(home / "workspace"))
         for commit in repo.walk(repo.head.target):
             if mid in commit.message:
-                changed = commit.tree.diff_to_tree(commit.parents[0].tree) if commit.parents else []
-                return [d.new_file.path for d in changed] or ["?"]
+                parent = commit.parents[0].tree if commit.parents else repo.get(repo.TreeBuilder().write())
+                return [d.new_file.path for d in parent.diff_to_tree(commit.tree).deltas] or ["?"]
         return []
 
     paths = await eventually(committed)
@@ -502,3 +502,28 @@ async def test_changing_the_model_reembeds_and_disabling_refuses(client, auth, e
     assert set(records.vector_models(edge.store)) == {MiniLMEmbedder.model_id}
     status, sem = await post(client, auth, "/api/memory/semantic", {"query": content, "limit": 1})
     assert sem["entries"][0]["id"] == mid
+
+
+def test_large_rebuilds_run_in_steps_and_are_saved_only_when_whole(tmp_path: Path):
+    bank = MemoryBank(tmp_path, HashEmbedder())
+    entries = fill(bank, 50)
+    bank.close()
+    bank.indexes.path("fact").unlink()
+    bank = MemoryBank(tmp_path, HashEmbedder(), sync_rebuild_max=0)  # as if the store were big
+    assert bank.indexes.rebuilding and bank.indexes.sizes()["fact"] == 0
+    assert bank.indexes.rebuild_step(20)  # 20 of 50
+    late = bank.remember("late", f"written during the rebuild {uniq()}", "fact", (), 0.5, "t", NOW)
+    assert bank.indexes.sizes()["fact"] == 21
+    assert "fact" not in bank.indexes.save_dirty()  # a partial index is never recorded as whole
+    assert not bank.indexes.path("fact").exists()
+    while bank.background_step():
+        pass
+    assert not bank.indexes.rebuilding
+    assert bank.indexes.sizes()["fact"] == 51  # each vector once, the late one included
+    assert bank.indexes.path("fact").exists()
+    for target in (entries[40], late):
+        assert bank.search_semantic(target["content"], "fact", 1)[0]["id"] == target["id"]
+    bank.close()
+    bank = MemoryBank(tmp_path, HashEmbedder())
+    assert "fact" in bank.report.loaded and bank.indexes.sizes()["fact"] == 51
+    bank.close()

@@ -73,8 +73,24 @@ async def status(request: web.Request) -> web.Response:
             "memory": memory_stats(edge.store, edge.config["memory"]["enabled"]),
             "agents": {"active_count": counters["active"], "total_forked": counters["forked"],
                        "total_completed": counters["completed"], "total_failed": counters["failed"]},
+            "cluster": cluster_status(edge),
         },
     })
+
+
+def cluster_status(edge: Any) -> dict[str, Any]:
+    from oxios_actors.agents.records import list_nodes
+
+    workers = list_nodes(edge.store)
+    home = {"name": "home", "role": "home", "capabilities": ["oxios.home"],
+            "agents": max(0, read_counters(edge.store)["active"] - sum(n.get("agents", 0) for n in workers)),
+            "last_check_in": None, "status": "up"}
+    nodes = [home] + [{"name": n["name"], "role": "worker",
+                       "capabilities": sorted(c for c in str(n["capabilities"].get("oxios.capabilities", ""))
+                                              .split(",") if c),
+                       "agents": n.get("agents", 0), "last_check_in": n.get("last_check_in"),
+                       "joined_at": n.get("joined_at"), "status": n.get("status", "up")} for n in workers]
+    return {"mode": "cluster" if workers else "single", "nodes": nodes}
 
 
 @routes.api("GET", "/api/config", "Get the configuration (secrets omitted)")

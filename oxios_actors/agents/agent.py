@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..budget.messages import Record, Reserve, Reserved
+from ..cluster.node import capability_check
 from ..llm import Completion, ProviderError, make_provider
 from ..llm.base import ChatRequest, estimate_tokens
 from ..messages import Failure
@@ -35,6 +36,11 @@ SYSTEM = ("You are an Oxios agent working in a git-versioned workspace. Use the 
 
 class Agent(ServiceActor):
     name = "agent"
+
+    @staticmethod
+    def actorSystemCapabilityCheck(capabilities: dict[str, Any], requirements: dict[str, Any]) -> bool:
+        """Placement: the supervisor names the node (``oxios.node``) an agent must run on."""
+        return capability_check(capabilities, requirements)
 
     def __init__(self) -> None:
         super().__init__()

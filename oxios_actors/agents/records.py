@@ -7,6 +7,8 @@ Environment ``agents`` (written only by the AgentSupervisor):
 - db ``groups``: group id -> ``{id, name, agent_count, status, created_at, parent_seed_id,
   members: [{agent_id, name, status, result, error}]}``.
 - db ``counters``: ``forked``, ``completed``, ``failed``, ``killed``, ``active`` -> int.
+- db ``nodes``: node name -> ``{name, capabilities, admin, joined_at, last_check_in, agents,
+  status}`` for the worker nodes of the convention (rebuilt from convention updates).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DOMAIN = "agents"
 AGENTS_DB = "agents"
 GROUPS_DB = "groups"
 COUNTERS_DB = "counters"
+NODES_DB = "nodes"
 COUNTERS = ("forked", "completed", "failed", "killed", "active")
 
 LIVE = ("Starting", "Queued", "Running")
@@ -62,6 +65,10 @@ def get_agent(store: ReadOnlyStore, agent_id: str) -> dict[str, Any] | None:
 def list_groups(store: ReadOnlyStore) -> list[dict[str, Any]]:
     return [{k: g.get(k) for k in ("id", "name", "agent_count", "status", "created_at")}
             for _, g in store.items(DOMAIN, GROUPS_DB)]
+
+
+def list_nodes(store: ReadOnlyStore) -> list[dict[str, Any]]:
+    return [n for _, n in store.items(DOMAIN, NODES_DB)]
 
 
 def get_group(store: ReadOnlyStore, group_id: str) -> dict[str, Any] | None:

@@ -19,9 +19,9 @@ from typing import Any
 import psutil
 from thespian.actors import ActorAddress, ActorExitRequest
 
-from ..messages import Configure, Failure, ServiceReady
+from ..messages import Ask, Configure, Failure, Ping, ServiceReady
 from ..permissions.messages import EnsurePermissions
-from ..scheduler.messages import Cancel, StartTask, Submit, Submitted, TaskFinished
+from ..scheduler.messages import Cancel, CancelTask, StartTask, Submit, Submitted, TaskFinished, TaskHeartbeat
 from ..service import DEFERRED, ReplyTo, ServiceActor, rfc3339
 from ..store import open_writer, pack, unpack
 from . import records
@@ -42,13 +42,20 @@ class AgentSupervisor(ServiceActor):
         self.agents_db = self.env.open_db(records.AGENTS_DB.encode())
         self.groups_db = self.env.open_db(records.GROUPS_DB.encode())
         self.counters_db = self.env.open_db(records.COUNTERS_DB.encode())
+        self.nodes_db = self.env.open_db(records.NODES_DB.encode())
         self.actors: dict[str, ActorAddress] = {}  # agent id -> live actor
         self.by_task: dict[str, str] = {}  # task id -> agent id
         self.notify: dict[str, Any] = {}  # agent id -> who gets the AgentResult
         self.pending_spawns: dict[str, ReplyTo | None] = {}
         self.group_actors: dict[str, ActorAddress] = {}
         self.group_notify: dict[str, Any] = {}
+        self.home_node = "home"
+        self.nodes: dict[str, dict[str, Any]] = {}  # node name -> {name, capabilities, admin, ...}
+        self.probes: dict[str, dict[str, Any]] = {}  # node name -> its watch actor and last answer
+        with self.env.begin(write=True, db=self.nodes_db) as txn:
+            txn.drop(self.nodes_db, delete=False)  # membership is re-announced by the convention
         self.reconcile()
+        self.notifyOnSystemRegistrationChanges(True)
         self.after(WATCH_SECS, "watch")
 
     # -- storage --------------------------------------------------------------------
@@ -92,25 +99,27 @@ class AgentSupervisor(ServiceActor):
 
     # -- spawning -------------------------------------------------------------------
     def on_SpawnAgent(self, msg: SpawnAgent) -> Any:
-        spec = msg.spec
+        notify = msg.notify if msg.notify is not None else (self.reply_to.address if self.reply_to else None)
+        return self.spawn(msg.spec, notify, msg.group_id, self.reply_to)
+
+    def spawn(self, spec: AgentSpec, notify: Any, group_id: str | None, reply_to: ReplyTo | None) -> Any:
         if not spec.goal.strip():
             return Failure(400, "an agent needs a goal")
         agent_id = spec.agent_id or records.new_agent_id()
         if self.load(agent_id) is not None:
             return Failure(409, f"agent {agent_id} already exists")
         record = {"id": agent_id, "name": (spec.name or spec.goal)[:120], "status": "Starting",
-                  "created_at": rfc3339(), "seed_id": spec.seed_id, "task_id": None, "group_id": msg.group_id,
-                  "node": "home", "error": None, "spec": _spec_dict(spec)}
+                  "created_at": rfc3339(), "seed_id": spec.seed_id, "task_id": None, "group_id": group_id,
+                  "node": None, "error": None, "spec": _spec_dict(spec)}
         self.save(record, {"forked": 1, "active": 1})
-        self.notify[agent_id] = msg.notify if msg.notify is not None else (
-            self.reply_to.address if self.reply_to else None)
+        self.notify[agent_id] = notify
         self.ask_service("permissions", f"perm:{agent_id}", EnsurePermissions(agent_id))
         self.audit(agent_id, "agent_created", spec.seed_id or "", True, record["name"])
         self.publish("agent_created", agent_id=agent_id, name=record["name"], seed_id=spec.seed_id,
                      session_id=spec.session_id)
         submit = Submit(f"Run agent {agent_id}: {record['name']}"[:200], spec.priority,
                         {"agent_id": agent_id, **spec.requirements}, "agents")
-        self.pending_spawns[agent_id] = self.reply_to
+        self.pending_spawns[agent_id] = reply_to
         if not self.ask_service("scheduler", f"submit:{agent_id}", submit):
             self.pending_spawns.pop(agent_id, None)
             self.finalize(record, "Failed", error="the scheduler is not available")
@@ -119,6 +128,9 @@ class AgentSupervisor(ServiceActor):
 
     def on_answer(self, rid: str, reply: Any) -> None:
         kind, _, agent_id = rid.partition(":")
+        if kind == "probe":
+            self.probe_answered(agent_id)
+            return
         if kind != "submit":
             return
         reply_to = self.pending_spawns.pop(agent_id, None)
@@ -144,9 +156,16 @@ class AgentSupervisor(ServiceActor):
             self.tell_scheduler(TaskFinished(msg.task_id, "Cancelled", "agent is no longer waiting"))
             return
         self.by_task[msg.task_id] = agent_id
-        addr = self.createActor("oxios_actors.agents.agent.Agent")
+        wanted = {k: v for k, v in msg.requirements.items() if k != "agent_id"}
+        node = self.place(wanted)
+        if node is None:
+            self.finalize(record, "Failed", error=f"no node offers {sorted(wanted)}")
+            return
+        addr = self.createActor("oxios_actors.agents.agent.Agent",
+                                targetActorRequirements={"oxios.node": node} if self.workers() else None)
         self.actors[agent_id] = addr
-        record.update(status="Running", started_at=rfc3339(), task_id=msg.task_id)
+        record.update(status="Running", started_at=rfc3339(), task_id=msg.task_id, node=node)
+        self.count_on(node, +1)
         self.save(record)
         perms = self.section("security")
         limits = {"max_execution_time_secs": perms.get("max_execution_time_secs", 300),
@@ -186,6 +205,7 @@ class AgentSupervisor(ServiceActor):
         addr = self.actors.pop(agent_id, None)
         if addr is not None:
             self.send(addr, ActorExitRequest())
+            self.count_on(record.get("node"), -1)
         if record.get("task_id"):
             self.by_task.pop(record["task_id"], None)
             sched = {"Completed": "Completed", "Failed": "Failed", "Killed": "Cancelled"}[status]
@@ -211,8 +231,8 @@ class AgentSupervisor(ServiceActor):
     def kill_process(self, record: dict[str, Any]) -> None:
         """SIGKILL an agent's process and everything it started (its tools)."""
         pid = record.get("pid")
-        if not pid:
-            return
+        if not pid or record.get("node") not in (None, self.home_node):
+            return  # a remote agent ends with its ActorExitRequest (its tools die with it)
         try:
             proc = psutil.Process(pid)
             if abs(proc.create_time() - float(record.get("pid_started") or 0)) > 1.0:
@@ -255,10 +275,26 @@ class AgentSupervisor(ServiceActor):
             if addr == child:
                 self.group_actors.pop(group_id, None)
 
+    def on_CancelTask(self, msg: CancelTask) -> None:
+        """The scheduler cancelled (or reaped) a running task: its agent stops."""
+        agent_id = self.by_task.get(msg.task_id)
+        record = self.load(agent_id) if agent_id else None
+        if record is not None and record["status"] in records.LIVE:
+            record["task_id"] = None  # the scheduler's side is already final
+            self.stop_agent(record, "Killed", f"cancelled by the scheduler: {msg.reason}")
+
     def on_wakeup(self, payload: Any) -> None:
         if payload != "watch":
             return
         self.after(WATCH_SECS, "watch")
+        self.heartbeat_nodes()
+        now = time.monotonic()
+        zombie = float(self.section("scheduler").get("zombie_timeout_secs", 300))
+        if now - getattr(self, "last_heartbeat", 0.0) >= max(1.0, zombie / 4):
+            self.last_heartbeat = now  # running tasks are alive: no zombie reaping
+            for task_id, agent_id in list(self.by_task.items()):
+                if agent_id in self.actors:
+                    self.tell_scheduler(TaskHeartbeat(task_id))
         limit_mb = int(self.section("security").get("max_memory_mb", 512))
         for agent_id in list(self.actors):
             record = self.load(agent_id)
@@ -322,8 +358,99 @@ class AgentSupervisor(ServiceActor):
             if addr is not None:
                 self.send(addr, ActorExitRequest())
 
+    # -- cluster -------------------------------------------------------------------------
+    def workers(self) -> list[dict[str, Any]]:
+        return [n for n in self.nodes.values() if n["capabilities"].get("oxios.worker")]
+
+    def place(self, wanted: dict[str, Any]) -> str | None:
+        """Least-loaded worker that offers every wanted capability; the home node when
+        there is no worker and nothing special is wanted."""
+        from ..cluster.node import capability_check
+
+        fit = [n for n in self.workers() if capability_check(n["capabilities"], wanted)]
+        if fit:
+            return min(fit, key=lambda n: (n.get("agents", 0), n["name"]))["name"]
+        if not wanted or capability_check({"oxios.home": True, "oxios.node": self.home_node}, wanted):
+            return self.home_node
+        return None
+
+    def count_on(self, node: str | None, delta: int) -> None:
+        if node in self.nodes:
+            self.nodes[node]["agents"] = max(0, self.nodes[node].get("agents", 0) + delta)
+            self.save_node(self.nodes[node])
+
+    def save_node(self, node: dict[str, Any]) -> None:
+        with self.env.begin(write=True, db=self.nodes_db) as txn:
+            txn.put(node["name"].encode(), pack({k: v for k, v in node.items() if k != "address"}))
+
+    def on_ActorSystemConventionUpdate(self, msg: Any) -> None:
+        caps = {k: v for k, v in (msg.remoteCapabilities or {}).items()
+                if isinstance(v, (str, int, float, bool))}
+        name = str(caps.get("oxios.node") or msg.remoteAdminAddress)
+        if msg.remoteAdded:
+            node = {"name": name, "capabilities": caps, "admin": str(msg.remoteAdminAddress),
+                    "joined_at": rfc3339(), "last_check_in": rfc3339(), "agents": 0, "status": "up"}
+            self.nodes[name] = node
+            self.save_node(node)
+            # A watch actor on the node answers our heartbeats: silence means the node is gone.
+            probe = self.createActor("oxios_actors.cluster.node.NodeWarden",
+                                     targetActorRequirements={"oxios.node": name})
+            self.probes[name] = {"probe": probe, "admin": msg.remoteAdminAddress, "pong": time.monotonic(),
+                                 "saved": time.monotonic()}
+            self.audit("cluster", "node_joined", name, True, None)
+            return
+        if name in self.nodes:
+            self.lose_node(name, "left the convention")
+
+    def lose_node(self, name: str, why: str) -> None:
+        self.nodes.pop(name, None)
+        probe = self.probes.pop(name, None)
+        with self.env.begin(write=True, db=self.nodes_db) as txn:
+            txn.delete(name.encode())
+        if probe is not None:
+            self.deRegisterRemoteSystem(probe["admin"])  # no more placement there until it rejoins
+        self.audit("cluster", "node_lost", name, False, why)
+        self.node_lost(name)
+
+    def heartbeat_nodes(self) -> None:
+        cfg = self.section("cluster")
+        timeout = float(cfg.get("node_timeout_secs", 5))
+        now = time.monotonic()
+        for name, probe in list(self.probes.items()):
+            if now - probe["pong"] > timeout:
+                self.lose_node(name, f"no heartbeat for {timeout:g}s")
+                continue
+            self.send(probe["probe"], Ask(f"probe:{name}", Ping()))
+
+    def probe_answered(self, name: str) -> None:
+        probe = self.probes.get(name)
+        if probe is None or name not in self.nodes:
+            return
+        probe["pong"] = time.monotonic()
+        if probe["pong"] - probe["saved"] > 5.0:  # persist the check-in now and then, not every beat
+            probe["saved"] = probe["pong"]
+            self.nodes[name]["last_check_in"] = rfc3339()
+            self.save_node(self.nodes[name])
+
+    def node_lost(self, name: str) -> None:
+        """Every agent that was running on the lost node fails ("node lost") and, per
+        policy, its task is run again by a new agent; whoever waited for the old one
+        gets the new one's result."""
+        requeue = bool(self.section("cluster").get("requeue_on_node_loss", True))
+        for agent_id in list(self.actors):
+            record = self.load(agent_id)
+            if record is None or record.get("node") != name or record["status"] not in records.LIVE:
+                continue
+            self.actors.pop(agent_id, None)
+            notify = self.notify.pop(agent_id, None)
+            record["requeued"] = requeue
+            self.finalize(record, "Failed", error="node lost")
+            if requeue:
+                spec = _spec_from({**record["spec"], "agent_id": None})
+                self.spawn(spec, notify, record.get("group_id"), None)
+
     def stats(self) -> dict[str, Any]:
-        return {"running": len(self.actors), "groups": len(self.group_actors)}
+        return {"running": len(self.actors), "groups": len(self.group_actors), "nodes": sorted(self.nodes)}
 
     def on_stop(self) -> None:
         if hasattr(self, "env"):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..store import key_seq, open_writer, pack, seq_key, state_dir, unpack
 from .embedding import Embedder
-from .index import Indexes, OpenReport
+from .index import SYNC_REBUILD_MAX, Indexes, OpenReport
 from .records import (
     DOMAIN,
     ENTRIES_DB,
@@ -27,17 +27,19 @@ from .records import (
 )
 
 REEMBED_BATCH = 64
+REBUILD_BATCH = 2048
 
 
 class MemoryBank:
-    def __init__(self, home: str | Path, embedder: Embedder, dtype: str = "f32") -> None:
+    def __init__(self, home: str | Path, embedder: Embedder, dtype: str = "f32",
+                 sync_rebuild_max: int = SYNC_REBUILD_MAX) -> None:
         self.env = open_writer(home, DOMAIN)
         self.entries_db = self.env.open_db(ENTRIES_DB.encode())
         self.vectors_db = self.env.open_db(VECTORS_DB.encode())
         self.meta_db = self.env.open_db(META_DB.encode())
         self.embedder = embedder
         self.indexes = Indexes(state_dir(home, DOMAIN) / "hnsw", self.env, self.vectors_db,
-                               self.meta_db, embedder.dim, dtype)
+                               self.meta_db, embedder.dim, dtype, sync_rebuild_max)
         with self.env.begin() as txn:
             cursor = txn.cursor(db=self.vectors_db)
             last = key_seq(cursor.key()) if cursor.last() else 0
@@ -145,6 +147,13 @@ class MemoryBank:
             self.indexes.dtype = dtype
             self.report = self.indexes.open(self.embedder.model_id, "index dtype changed")
 
+    def background_step(self) -> bool:
+        """One step of pending background work -- an index rebuild, then re-embedding; True
+        while some is left."""
+        if self.indexes.rebuilding:
+            return self.indexes.rebuild_step(REBUILD_BATCH) or self.reembedding
+        return self.reembed_step()
+
     def reembed_step(self, batch: int = REEMBED_BATCH) -> bool:
         """Re-embed up to ``batch`` stale vectors; False once none is left (the indexes are then
         saved and the pass is recorded as finished)."""
@@ -192,6 +201,7 @@ class MemoryBank:
                 "dtype": self.indexes.dtype, "index": self.indexes.sizes(),
                 "index_memory_bytes": self.indexes.memory_bytes(),
                 "reembedding": self.reembedding, "reembedded": self.reembedded,
+                "rebuilding": sorted(self.indexes.rebuilding),
                 "opened": {"loaded": report.loaded, "rebuilt": report.rebuilt,
                            "caught_up": report.caught_up},
                 "index_saves": self.indexes.saves}

@@ -38,6 +38,7 @@ EXPANSION_ADD = 128
 EXPANSION_SEARCH = 128
 DTYPES = ("f32", "f16")
 BATCH = 4096
+SYNC_REBUILD_MAX = 20_000
 
 
 def new_index(ndim: int, dtype: str) -> Index:
@@ -86,15 +87,24 @@ class OpenReport:
 
 
 class Indexes:
-    """The HNSW indexes of all memory types, backed by ``<folder>/<type>.usearch``."""
+    """The HNSW indexes of all memory types, backed by ``<folder>/<type>.usearch``.
+
+    A rebuild of up to ``sync_rebuild_max`` vectors happens inside ``open``; a larger one is
+    left to ``rebuild_step`` (the actor calls it batch by batch between requests, so it stays
+    responsive and boots in time): searches meanwhile see what was added so far, new writes
+    go straight in, and an index is saved only once it is whole."""
 
     def __init__(self, folder: Path, env: lmdb.Environment, vectors_db: Any, meta_db: Any,
-                 ndim: int, dtype: str) -> None:
+                 ndim: int, dtype: str, sync_rebuild_max: int = SYNC_REBUILD_MAX) -> None:
         self.folder = folder
         self.env, self.vectors_db, self.meta_db = env, vectors_db, meta_db
         self.ndim, self.dtype = ndim, dtype
+        self.sync_rebuild_max = sync_rebuild_max
         self.model = ""
         self.by_type: dict[str, TypeIndex] = {}
+        self.rebuilding: set[str] = set()
+        self.rebuild_cursor = 0  # last vector key the rebuild has looked at
+        self.rebuild_until = 0  # the highest key when it started (later ones are added directly)
         self.saves = 0
 
     def path(self, memory_type: str) -> Path:
@@ -113,10 +123,17 @@ class Indexes:
                 report.loaded.append(memory_type)
             else:
                 report.rebuilt[memory_type] = why
-                self._rebuild(memory_type)
+                self.by_type[memory_type] = TypeIndex(memory_type, new_index(self.ndim, self.dtype))
         report.caught_up = self._catch_up(report.loaded)
-        for memory_type in report.rebuilt:
-            self.save(memory_type)  # a rebuilt index is written out (and recorded) at once
+        self.rebuilding = set(report.rebuilt)
+        with self.env.begin(db=self.vectors_db) as txn:
+            cursor = txn.cursor()
+            self.rebuild_until = key_seq(cursor.key()) if cursor.last() else 0
+            total = int(txn.stat(self.vectors_db)["entries"])
+        self.rebuild_cursor = 0
+        if self.rebuilding and total <= self.sync_rebuild_max:
+            while self.rebuild_step(max(total, 1)):
+                pass
         return report
 
     def _load(self, memory_type: str) -> str | None:
@@ -153,12 +170,22 @@ class Indexes:
                 yield key_seq(key), unpack(raw)
 
     def _add_batches(self, records: Iterable[tuple[int, dict[str, Any]]], types: set[str]) -> int:
+        """Add the records of ``types`` made by the current model that the indexes lack."""
         pending: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         added = 0
 
-        def flush(memory_type: str) -> None:
+        def flush(memory_type: str) -> int:
             keys, vecs = pending.pop(memory_type)
-            self.add(memory_type, np.array(keys, dtype=np.uint64), np.stack(vecs), dirty=False)
+            index = self.by_type[memory_type].index
+            karr = np.array(keys, dtype=np.uint64)
+            fresh = ~np.asarray(index.contains(karr), dtype=bool).reshape(-1) if len(index) else None
+            if fresh is not None:
+                karr, varr = karr[fresh], np.stack(vecs)[fresh]
+            else:
+                varr = np.stack(vecs)
+            if len(karr):
+                self.add(memory_type, karr, varr, dirty=False)
+            return len(karr)
 
         for key, record in records:
             if record["type"] not in types or record["model"] != self.model:
@@ -166,17 +193,33 @@ class Indexes:
             keys, vecs = pending.setdefault(record["type"], ([], []))
             keys.append(key)
             vecs.append(np.frombuffer(record["vec"], dtype=np.float32))
-            added += 1
             if len(keys) >= BATCH:
-                flush(record["type"])
+                added += flush(record["type"])
         for memory_type in list(pending):
-            flush(memory_type)
+            added += flush(memory_type)
         return added
 
-    def _rebuild(self, memory_type: str) -> None:
-        self.by_type[memory_type] = TypeIndex(memory_type, new_index(self.ndim, self.dtype))
-        self._add_batches(self._vectors(), {memory_type})
-        self.by_type[memory_type].dirty = True
+    def rebuild_step(self, batch: int = BATCH) -> bool:
+        """Add the next ``batch`` vectors to the indexes being rebuilt; False once they are
+        whole (they are then saved)."""
+        if not self.rebuilding:
+            return False
+        chunk: list[tuple[int, dict[str, Any]]] = []
+        for key, record in self._vectors(self.rebuild_cursor):
+            if key > self.rebuild_until:
+                break
+            chunk.append((key, record))
+            if len(chunk) >= batch:
+                break
+        self._add_batches(chunk, self.rebuilding)
+        if chunk:
+            self.rebuild_cursor = chunk[-1][0]
+        if chunk and self.rebuild_cursor < self.rebuild_until:
+            return True
+        done, self.rebuilding = self.rebuilding, set()
+        for memory_type in done:
+            self.save(memory_type)  # a rebuilt index is written out (and recorded) at once
+        return False
 
     def _catch_up(self, loaded: list[str]) -> int:
         if not loaded:
@@ -215,18 +258,10 @@ class Indexes:
     def memory_bytes(self) -> int:
         return sum(int(ti.index.memory_usage) for ti in self.by_type.values())
 
-    def reset(self, model: str) -> None:
-        """Empty every index for a new embedding model (the old files are forgotten)."""
-        self.model = model
-        with self.env.begin(write=True, db=self.meta_db) as txn:
-            for memory_type in MEMORY_TYPES:
-                txn.delete(meta_key(memory_type))
-        self.by_type = {t: TypeIndex(t, new_index(self.ndim, self.dtype), dirty=True)
-                        for t in MEMORY_TYPES}
-
     # -- saving ------------------------------------------------------------------------------
     def dirty(self) -> list[str]:
-        return [t for t, ti in self.by_type.items() if ti.dirty]
+        """Changed indexes that are whole (one being rebuilt is saved when it is done)."""
+        return [t for t, ti in self.by_type.items() if ti.dirty and t not in self.rebuilding]
 
     def save(self, memory_type: str) -> None:
         ti = self.by_type[memory_type]

@@ -60,5 +60,6 @@ class IndexesSaved:
 
 
 @dataclass(frozen=True)
-class ReembedStep:
-    """The Memory actor's note to itself: re-embed the next batch for the current model."""
+class BackgroundStep:
+    """The Memory actor's note to itself: do the next batch of an index rebuild or of
+    re-embedding (one batch per message, so requests are served in between)."""

@@ -22,9 +22,9 @@ from . import files
 from .bank import MemoryBank
 from .embedding import make_embedder
 from .messages import (
+    BackgroundStep,
     IndexesSaved,
     Recalled,
-    ReembedStep,
     Remember,
     Remembered,
     SaveIndexes,
@@ -58,13 +58,19 @@ class Memory(ServiceActor):
         self.bank = MemoryBank(self.home, make_embedder(self.embedding),
                                str(mem.get("index_dtype", "f32")))
         self.save_pending = False
+        self.background_pending = False
         self.commits = 0
         self.stored = 0
         self.recalled = 0
         if self.bank.report.rebuilt:
             log.warning("memory: rebuilt HNSW indexes from LMDB: %s", self.bank.report.rebuilt)
-        if self.bank.reembedding:
-            self.send(self.myAddress, ReembedStep())
+        self.continue_background()
+
+    def continue_background(self) -> None:
+        """Keep one chain of BackgroundStep messages going while there is work."""
+        if not self.background_pending and (self.bank.reembedding or self.bank.indexes.rebuilding):
+            self.background_pending = True
+            self.send(self.myAddress, BackgroundStep())
 
     def on_config_changed(self) -> None:
         if not hasattr(self, "bank"):
@@ -74,9 +80,8 @@ class Memory(ServiceActor):
         if embedding != self.embedding:
             self.embedding = embedding
             self.bank.switch_model(make_embedder(embedding))
-            if self.bank.reembedding:
-                self.send(self.myAddress, ReembedStep())
         self.bank.switch_dtype(str(mem.get("index_dtype", self.bank.indexes.dtype)))
+        self.continue_background()
 
     def enabled(self) -> bool:
         return bool(self.section("memory").get("enabled", True))
@@ -106,7 +111,7 @@ class Memory(ServiceActor):
                 files.write_knowledge(path, content)
             else:
                 files.append_daily(path, entry)
-        except OSError as exc:  # the entry is stored; the file can be written again later
+        except OSError as exc:  # the entry is stored (LMDB is the truth); only its file is missing
             log.error("memory: cannot write %s: %s", path, exc)
         else:
             self.commit_files([relative], f"memory: {msg.memory_type} {entry['id']}", msg.source)
@@ -140,9 +145,10 @@ class Memory(ServiceActor):
     def on_SaveIndexes(self, msg: SaveIndexes) -> IndexesSaved:
         return IndexesSaved(tuple(self.bank.indexes.save_dirty()))
 
-    def on_ReembedStep(self, msg: ReembedStep) -> None:
-        if self.bank.reembed_step():
-            self.send(self.myAddress, ReembedStep())
+    def on_BackgroundStep(self, msg: BackgroundStep) -> None:
+        self.background_pending = False
+        self.bank.background_step()
+        self.continue_background()
 
     # -- reads -------------------------------------------------------------------------------
     def _search_args(self, msg: SearchKeywords | SearchSemantic) -> tuple[str, str | None, int] | Failure:

@@ -92,6 +92,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "rate_limit_per_minute": Field("int", 120, positive),
     },
     "persona": {"default": Field("str", "dev", nonempty)},
+    "cluster": {
+        "bind": Field("str", "127.0.0.1", nonempty),
+        "allowed_peers": Field("list[str]", []),
+        "requeue_on_node_loss": Field("bool", True),
+        "reregistration_secs": Field("int", 2, positive),
+        "node_timeout_secs": Field("float", 5.0, positive),
+    },
     "orchestrator": {
         "max_evolutions": Field("int", 3, lambda v: None if v >= 0 else "must not be negative"),
         "parallel_threshold": Field("int", 5, positive),

@@ -1,0 +1,1 @@
+"""Multi-node clusters on Thespian conventions."""
