@@ -194,6 +194,7 @@ def bench_size(n: int, texts: list[str], vectors: np.ndarray, queries: list[str]
 def run(quick: bool) -> dict[str, Any]:
     sizes = SIZES_QUICK if quick else SIZES_FULL
     n_max = max(sizes)
+    load_before = os.getloadavg()[0]
     texts = sentences(n_max, seed=1)
     queries = sentences(QUERIES, seed=2)
     embedder = MiniLMEmbedder(threads=1)
@@ -210,6 +211,8 @@ def run(quick: bool) -> dict[str, Any]:
         "benchmark": "memory", "quick": quick, "model": embedder.model_id,
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(), "queries": QUERIES, "limit": LIMIT,
+        # other work on the machine shows up in the p99s (the embedding above all): say how much
+        "loadavg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "embeddings": {**rates, "corpus_processes": processes,
                        "corpus_per_s": None if corpus_s is None else round(n_max / corpus_s, 1)},
         "sizes": results,
@@ -222,8 +225,9 @@ def run(quick: bool) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     e = result["embeddings"]
+    load = result["loadavg_1m"]
     lines = [f"memory benchmark ({result['model']}, {result['cpus']} CPUs, {result['queries']} queries, "
-             f"limit {result['limit']})",
+             f"limit {result['limit']}, load average {load['before']} -> {load['after']})",
              f"embeddings/s: {e['single_per_s']} one per call, {e['batched_per_s']} batched, "
              f"{e['corpus_per_s'] or 'cached'} corpus ({e['corpus_processes']} processes)",
              f"{'entries':>8} {'dtype':>5} {'index p50/p99 ms':>17} {'e2e p50/p99 ms':>16} "

@@ -35,9 +35,11 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -145,6 +147,27 @@ class Background:
         elapsed = time.monotonic() - self.t0
         other = (self.busy() - self.busy0) - cpu_delta(self.ours0, self.ours())
         return max(0.0, 100.0 * other / elapsed) if elapsed > 0 else 0.0
+
+
+def wait_quiet(max_secs: float, limit: float, verbose: bool = False) -> float:
+    """Wait (at most max_secs) until other processes have used < limit% of a core for
+    6 s in a row; returns the last 2-s reading."""
+    deadline = time.monotonic() + max_secs
+    quiet = 0
+    pct = 0.0
+    while True:
+        noise = Background()
+        time.sleep(2.0)
+        pct = noise.pct()
+        quiet = quiet + 1 if pct < limit else 0
+        if quiet >= 3 or time.monotonic() >= deadline:
+            if verbose:
+                log(f"background cpu {pct:.0f}% of a core; starting")
+            return pct
+        waited = int(max_secs - (deadline - time.monotonic()))
+        if verbose and waited % 20 < 2:
+            log(f"background cpu {pct:.0f}% of a core; waiting for a quieter machine "
+                f"({waited}s of {max_secs:.0f}s)")
 
 
 def http_json(method: str, url: str, token: str | None = None, body: Any = None,
@@ -373,7 +396,7 @@ class Bench:
         import psutil
 
         me = os.getpid()
-        found = []
+        found: list[psutil.Process] = []
         for _ in range(20):  # the launcher's sweep may still be finishing
             found = []
             try:
@@ -404,6 +427,23 @@ class Bench:
             log("LEFTOVER processes (killed): " + "; ".join(out))
         return out
 
+    # ---- noise ----
+    def quietest(self, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Measure; if other processes were busy (background CPU over --noise-limit),
+        wait for a quieter moment and measure again, up to --noise-retries times.
+        Keeps the attempt with the least background CPU (every attempt's noise is recorded)."""
+        a = self.args
+        attempts = [measure()]
+        while attempts[-1].get("background_cpu_pct", 0.0) > a.noise_limit and len(attempts) <= a.noise_retries:
+            log(f"  noisy ({attempts[-1]['background_cpu_pct']:.0f}% of a core used by other processes); "
+                f"waiting up to {a.noise_wait:.0f}s to measure again")
+            wait_quiet(a.noise_wait, a.noise_limit / 2)
+            attempts.append(measure())
+        best = min(attempts, key=lambda r: r.get("background_cpu_pct", 0.0))
+        best["attempts"] = len(attempts)
+        best["attempts_background_cpu_pct"] = [round(r.get("background_cpu_pct", 0.0), 1) for r in attempts]
+        return best
+
     # ---- HTTP ----
     def http_targets(self) -> list[tuple[str, str, str, bool]]:
         """(name, kind, url, needs auth)"""
@@ -428,7 +468,9 @@ class Bench:
                 log(f"http [{tool}]: {name} ({a.connections} connections, {a.duration}s after "
                     f"{a.warmup}s warmup)")
                 server = self.bare if kind == "ceiling" else self.edge
-                row = self.wrk(url, auth, server) if tool == "wrk" else self.http_load(url, auth, server, tool)
+                measure = (partial(self.wrk, url, auth, server) if tool == "wrk"
+                           else partial(self.http_load, url, auth, server, tool))
+                row = self.quietest(measure)
                 row.update({"name": name, "kind": kind, "url": url.replace(self.edge_url, "")
                             .replace(self.bare_url, ""), "tool": tool if tool == "wrk" else f"{tool} client"})
                 if kind == "ceiling":
@@ -517,8 +559,8 @@ class Bench:
         try:
             for threads in (1, 8):
                 log(f"thespian: raw echo asks, {threads} thread(s), {a.duration}s")
-                row = self.ask_loop(threads, lambda ctx: ctx.ask(echo, b"ping", 5.0) == b"ping",
-                                    private=True)
+                row = self.quietest(partial(self.ask_loop, threads,
+                                            lambda ctx: ctx.ask(echo, b"ping", 5.0) == b"ping", True))
                 row.update({"name": f"raw Thespian echo ask ({threads} thr)", "threads": threads})
                 self.results["thespian"].append(row)
                 log(f"  {row['rps']:.0f} asks/s p50 {fmt(row['p50_ms'])} ms p99 {fmt(row['p99_ms'])} ms")
@@ -526,8 +568,8 @@ class Bench:
             asys.tell(echo, ActorExitRequest())
 
         log(f"thespian: bridge asks (TakeSample, no HTTP), 8 pool threads, {a.duration}s")
-        row = self.ask_loop(8, lambda _: isinstance(
-            self.bridge.ask_sync("resources", TakeSample(), 5.0), Sample), private=False)
+        row = self.quietest(lambda: self.ask_loop(8, lambda _: isinstance(
+            self.bridge.ask_sync("resources", TakeSample(), 5.0), Sample), private=False))
         row.update({"name": "bridge ask TakeSample (8 thr)", "threads": 8})
         self.results["thespian"].append(row)
         log(f"  {row['rps']:.0f} asks/s p50 {fmt(row['p50_ms'])} ms p99 {fmt(row['p99_ms'])} ms")
@@ -689,7 +731,7 @@ class Bench:
             ("ask, 1 event/msg, 8 threads", lambda: asks(1, 8)),
         ]
         def bus_stats() -> dict[str, Any]:
-            from oxios_actors.messages import Pong, Ping
+            from oxios_actors.messages import Ping, Pong
             pong = self.bridge.ask_sync("events", Ping(), 10.0)
             return pong.stats if isinstance(pong, Pong) else {}
 
@@ -949,10 +991,10 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
     out = [line, "-" * len(line)]
     for r in rows:
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
     return "\n".join(out)
 
 
@@ -1017,8 +1059,8 @@ def report(results: dict[str, Any]) -> str:
                          fmt(r.get("errors")),
                          f"{r['ratio_to_ceiling']:.0%}" if r.get("ratio_to_ceiling") is not None else "-",
                          cpu, fmt(r.get("background_cpu_pct"), 0), extra])
-        parts.append("\nHTTP (%d connections, keep-alive, %ss)" % (
-            results["config"]["connections"], results["config"]["duration"]))
+        cfg = results["config"]
+        parts.append(f"\nHTTP ({cfg['connections']} connections, keep-alive, {cfg['duration']}s)")
         parts.append(table(["target", "load gen", "req/s", "p50 ms", "p99 ms", "errors", "vs ceiling",
                             "cpu% srv/actors/gen", "noise%", "note"], rows))
     if results["thespian"]:
@@ -1073,9 +1115,10 @@ def report(results: dict[str, Any]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
+    from importlib.metadata import version
+
     import aiohttp
     import psutil
-    from importlib.metadata import version
 
     return {"cpu_count": os.cpu_count(), "python": platform.python_version(),
             "implementation": platform.python_implementation(), "platform": platform.platform(),
@@ -1121,6 +1164,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-wrk", action="store_true", help="do not use wrk even if it is on PATH")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECS",
                     help="first wait up to SECS for other processes to use < 25%% of a core")
+    ap.add_argument("--noise-limit", type=float, default=50.0, metavar="PCT",
+                    help="an HTTP/Thespian measurement during which other processes used more than PCT%% "
+                         "of a core is repeated (50)")
+    ap.add_argument("--noise-retries", type=int, help="how many times (2; --quick 0)")
+    ap.add_argument("--noise-wait", type=float, default=60.0, metavar="SECS",
+                    help="how long to wait for a quiet machine before repeating (60)")
     ap.add_argument("--keep-home", action="store_true", help="keep the temporary OXIOS_HOME (logs)")
     ap.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/")
     args = ap.parse_args(argv)
@@ -1130,6 +1179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sse_clients = args.sse_clients or ([100] if q else [100, 1000])
     args.events = args.events or (1000 if q else 20_000)
     args.client = args.client or (["aiohttp"] if q else ["aiohttp", "raw"])
+    if args.noise_retries is None:
+        args.noise_retries = 0 if q else 2
     bad = [c for c in args.client if c not in ("aiohttp", "raw")]
     if bad:
         ap.error(f"unknown --client {bad}")
@@ -1143,25 +1194,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)  # the actor processes import benchmarks.echo relative to the launcher's cwd
     nofile = raise_nofile()
-    stamp = datetime.now(timezone.utc)
+    stamp = datetime.now(UTC)
     results: dict[str, Any] = {"timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine_info(),
                                "config": {k: v for k, v in vars(args).items()}, "nofile": list(nofile)}
     if args.wait_quiet > 0:
-        deadline = time.monotonic() + args.wait_quiet
-        quiet = 0
-        while True:
-            noise = Background()
-            time.sleep(2.0)
-            pct = noise.pct()
-            quiet = quiet + 1 if pct < 25.0 else 0
-            if quiet >= 3 or time.monotonic() >= deadline:  # 6 s in a row, or give up
-                log(f"background cpu {pct:.0f}% of a core; starting")
-                results["background_cpu_pct_at_start"] = pct
-                break
-            waited = int(time.monotonic() - (deadline - args.wait_quiet))
-            if waited % 20 < 2:
-                log(f"background cpu {pct:.0f}% of a core; waiting for a quieter machine "
-                    f"({waited}s of {args.wait_quiet:.0f}s)")
+        results["background_cpu_pct_at_start"] = wait_quiet(args.wait_quiet, 25.0, verbose=True)
     bench = Bench(args)
     interrupted = False
     old_term = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

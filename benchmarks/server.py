@@ -37,7 +37,7 @@ def watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Stop when the harness closes our stdin (or dies)."""
     def run() -> None:
         try:
-            while sys.stdin.buffer.read1(4096):
+            while os.read(sys.stdin.fileno(), 4096):
                 pass
         except Exception:
             pass

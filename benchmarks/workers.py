@@ -132,8 +132,9 @@ async def http_load(url: str, headers: dict[str, str], connections: int, start_a
 
     if client == "raw":
         u = URL(url)
+        host, port = u.host or "127.0.0.1", u.port or 80
         target = u.raw_path_qs
-        lines = [f"GET {target} HTTP/1.1", f"Host: {u.host}:{u.port}", "Connection: keep-alive",
+        lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive",
                  "Accept: */*"] + [f"{k}: {v}" for k, v in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -146,7 +147,7 @@ async def http_load(url: str, headers: dict[str, str], connections: int, start_a
                 try:
                     if proto is None or proto.transport is None or proto.transport.is_closing():
                         _, proto = await loop.create_connection(lambda: RawHttpClient(request),
-                                                                u.host, u.port)
+                                                                host, port)
                     status = await asyncio.wait_for(proto.get(), 10.0)
                 except Exception as exc:
                     err = type(exc).__name__
@@ -280,7 +281,7 @@ async def sse_run(url: str, token: str, n: int, connect_timeout: float) -> None:
     tasks = [loop.create_task(client(c)) for c in clients]
     try:
         await asyncio.wait_for(all_open.wait(), connect_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     errors = Counter(c.error for c in clients if c.error)
     emit({"connected": opened, "failed": n - opened, "errors": dict(errors)})
@@ -306,7 +307,7 @@ async def sse_run(url: str, token: str, n: int, connect_timeout: float) -> None:
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         cpu = time.process_time()
         per_client = [c.received for c in clients]

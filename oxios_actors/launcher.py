@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             info = {"ready": True, "node": node, "kernel_pid": booted.pid, "admin_pgid": booted.pgid,
                     "actor_port": args.actor_port}
-        pgid = int(info["admin_pgid"])  # type: ignore[call-overload]
+        pgid = int(str(info["admin_pgid"]))
         print(json.dumps(info), flush=True)
 
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -199,7 +199,7 @@ async def test_personas_crud_and_active(client, auth):
 async def test_last_persona_cannot_be_deleted(tmp_path):
     from thespian.actors import ActorSystem
 
-    from oxios_actors.messages import Answer, Ask, Configure
+    from oxios_actors.messages import Ask, Configure
     from oxios_actors.personas.service import DeletePersona
 
     asys = ActorSystem("simpleSystemBase", transientUnique=True)
@@ -227,3 +227,27 @@ async def test_markdown_seed_is_served(client, auth, home):
     assert body == {"id": "my-seed", "content": "# My Seed\nBuild something great..."}
     listed = await (await client.get("/api/seeds?limit=500", headers=auth)).json()
     assert any(s["id"] == "my-seed" and s["goal"] == "My Seed" for s in listed["items"])
+
+
+async def test_seeds_are_versioned_and_episodes_remembered(client, auth, home):
+    import pygit2
+
+    body = await chat(client, auth, "Write a release checklist for the mobile app in markdown")
+    session = await (await client.get(f"/api/sessions/{body['session_id']}", headers=auth)).json()
+    seed_id = session["active_seed_id"]
+    repo = pygit2.Repository(str(home / "workspace"))
+    for _ in range(100):
+        messages = [c.message for c in repo.walk(repo.head.target)]
+        if any(f"evaluation {seed_id}" in m for m in messages):
+            break
+        await asyncio.sleep(0.05)
+    assert any(f"seed {seed_id}" in m for m in messages) and any(f"evaluation {seed_id}" in m for m in messages)
+    saved = json.loads((home / "workspace" / "seeds" / f"{seed_id}.json").read_text())
+    assert saved["id"] == seed_id and saved["score"] is not None
+    for _ in range(100):
+        found = await (await client.post("/api/memory/search", json={"query": "release checklist mobile"},
+                                         headers=auth)).json()
+        if found["count"]:
+            break
+        await asyncio.sleep(0.05)
+    assert any(e["type"] == "episode" and "release checklist" in e["content"].lower() for e in found["entries"])

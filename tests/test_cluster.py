@@ -150,7 +150,7 @@ async def test_strangers_are_refused_members_are_not(cluster):
         try:
             s.connect(("127.0.0.1", port) if port == rt.actor_port else ("127.0.0.2", port))
             return s.recv(16)  # nothing sent: a member's connection waits for a message
-        except socket.timeout:
+        except TimeoutError:
             return None  # held open: the transport is waiting for the rest of a message
         except ConnectionResetError:
             return b""

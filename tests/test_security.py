@@ -93,7 +93,9 @@ async def test_file_tools_inside_the_workspace(client, auth, edge, home):
     assert result.ok and result.output == "hello"
     listing = await run_tool(edge, "writer", "list_dir", path="notes")
     assert listing.ok and "a.txt" in listing.output
-    last = chain.for_agent(edge.store, "writer")[-3:]
+    await asyncio.sleep(0.1)
+    tools = ("file_write", "file_read", "list_dir")
+    last = [e for e in chain.for_agent(edge.store, "writer") if e["action"] in tools][-3:]
     assert [e["action"] for e in last] == ["file_write", "file_read", "list_dir"]
     assert all(e["allowed"] for e in last)
     assert last[0]["resource"] == str((ws / "notes" / "a.txt").resolve())
@@ -374,3 +376,23 @@ async def test_tampering_and_deletion_are_detected(client, auth, home):
     finally:
         tamper(home, 4, "restore", original)
     assert (await (await client.get("/api/audit/verify", headers=auth)).json())["valid"] is True
+
+
+async def test_agent_writes_are_committed_and_memory_tools_work(client, auth, edge, home):
+    import pygit2
+
+    await put_perms(client, auth, "committer")
+    result = await run_tool(edge, "committer", "file_write", path="notes/committed.md", content="v1")
+    assert result.ok
+    repo = pygit2.Repository(str(home / "workspace"))
+    for _ in range(100):
+        head = repo[repo.head.target]
+        if head.author.name == "committer":
+            break
+        await asyncio.sleep(0.05)
+    assert head.author.name == "committer" and "notes/committed.md" in head.message
+    stored = await run_tool(edge, "committer", "memory_store", content="The deploy key rotates every Monday",
+                            memory_type="fact", tags=["ops"])
+    assert stored.ok and stored.meta["id"]
+    found = await run_tool(edge, "committer", "memory_search", query="when does the deploy key rotate")
+    assert found.ok and "deploy key rotates" in found.output

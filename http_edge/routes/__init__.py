@@ -1,7 +1,22 @@
 """One RouteTableDef per API section, assembled here."""
 
-from . import cron, git, programs, skills, workspace
-from . import agents, budget, chat, events, memory, personas, scheduler, security, seeds, system
+from . import (
+          agents,
+          budget,
+          chat,
+          cron,
+          events,
+          git,
+          memory,
+          personas,
+          programs,
+          scheduler,
+          security,
+          seeds,
+          skills,
+          system,
+          workspace,
+)
 
 TABLES = [system.routes, cron.routes, chat.routes, seeds.routes, personas.routes, agents.routes, events.routes, security.routes, scheduler.routes, budget.routes,
           memory.routes]

@@ -26,8 +26,20 @@ from ..service import DEFERRED, ReplyTo, ServiceActor, rfc3339
 from ..store import open_writer, pack, unpack
 from . import records
 from .messages import (
-    AgentFinished, AgentResult, AgentSpec, AgentStarted, GroupMemberDone, GroupMembers, GroupResult,
-    GroupSpawned, KillAgent, RunAgent, RunGroup, SpawnAgent, Spawned, SpawnGroup,
+    AgentFinished,
+    AgentResult,
+    AgentSpec,
+    AgentStarted,
+    GroupMemberDone,
+    GroupMembers,
+    GroupResult,
+    GroupSpawned,
+    KillAgent,
+    RunAgent,
+    RunGroup,
+    SpawnAgent,
+    Spawned,
+    SpawnGroup,
 )
 
 WATCH_SECS = 0.5
@@ -114,7 +126,7 @@ class AgentSupervisor(ServiceActor):
         self.save(record, {"forked": 1, "active": 1})
         self.notify[agent_id] = notify
         self.ask_service("permissions", f"perm:{agent_id}", EnsurePermissions(agent_id))
-        self.audit(agent_id, "agent_created", spec.seed_id or "", True, record["name"])
+        self.audit(agent_id, "agent_created", spec.seed_id or "", True, str(record["name"]))
         self.publish("agent_created", agent_id=agent_id, name=record["name"], seed_id=spec.seed_id,
                      session_id=spec.session_id)
         submit = Submit(f"Run agent {agent_id}: {record['name']}"[:200], spec.priority,
@@ -323,7 +335,7 @@ class AgentSupervisor(ServiceActor):
         self.send(addr, Configure(group_id, self.home, self.directory, self.config))
         self.send(addr, RunGroup(group_id, msg.members, msg.parent_seed_id))
         self.publish("agent_group_created", group_id=group_id, name=group["name"], agent_count=len(msg.members))
-        self.audit("agents", "agent_group_created", group_id, True, group["name"])
+        self.audit("agents", "agent_group_created", group_id, True, str(group["name"]))
         return GroupSpawned(group_id)
 
     def on_GroupMembers(self, msg: GroupMembers) -> None:

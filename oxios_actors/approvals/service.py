@@ -7,7 +7,7 @@ from __future__ import annotations
 import pickle
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..messages import Failure, Ok
@@ -38,7 +38,7 @@ class Approvals(ServiceActor):
         rid = str(uuid.uuid4())
         record = {"id": rid, "subject": msg.subject, "action": msg.action, "resource": msg.resource,
                   "reason": msg.reason, "created_at": rfc3339(), "status": "pending",
-                  "expires_at": rfc3339(datetime.fromtimestamp(now + self.timeout(), timezone.utc)),
+                  "expires_at": rfc3339(datetime.fromtimestamp(now + self.timeout(), UTC)),
                   "expires_ts": now + self.timeout(), "resolved_at": None, "resolved_by": None}
         with self.env.begin(write=True) as txn:
             txn.put(rid.encode(), pack(record), db=self.requests)

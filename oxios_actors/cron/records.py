@@ -8,7 +8,7 @@ Environment ``cron``: db ``jobs`` maps the job id (a UUID) to the job record.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from croniter import CroniterBadDateError, croniter
@@ -42,7 +42,7 @@ def normalise(schedule: str) -> str:
 
 def next_after(schedule: str, after: float) -> float:
     """The first tick strictly after ``after`` (epoch seconds, UTC)."""
-    start = datetime.fromtimestamp(after, timezone.utc)
+    start = datetime.fromtimestamp(after, UTC)
     try:
         return float(croniter(normalise(schedule), start, second_at_beginning=True).get_next(float))
     except CroniterBadDateError:
@@ -50,7 +50,7 @@ def next_after(schedule: str, after: float) -> float:
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def validate(body: Any, *, partial: bool) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def validate(body: Any, *, partial: bool) -> dict[str, Any]:
             raise CronError(f"unknown cron job field: {key}")
         if not isinstance(value, kinds[key]) or (kinds[key] is str and isinstance(value, bool)):
             raise CronError(f"{key} must be a {kinds[key].__name__}")
-        if kinds[key] is list and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise CronError(f"{key} must be a list of strings")
     if not partial:
         for key in ("name", "schedule", "goal"):

@@ -46,7 +46,8 @@ def interview_answer(text: str) -> dict[str, Any]:
         return {"is_task": True, "chat_response": "", "questions": ["Could you describe the goal in more detail?"],
                 "scores": {"goal_clarity": 0.3, "constraint_clarity": 0.2, "success_criteria": 0.2}}
     questions = [str(q) for q in (data.get("questions") or []) if str(q).strip()][:3]
-    scores = data.get("scores") if isinstance(data.get("scores"), dict) else {}
+    raw_scores = data.get("scores")
+    scores: dict[str, Any] = raw_scores if isinstance(raw_scores, dict) else {}
     return {"is_task": bool(data.get("is_task", True)), "chat_response": str(data.get("chat_response") or ""),
             "questions": questions, "scores": {k: clamp(scores.get(k)) for k in
                                                ("goal_clarity", "constraint_clarity", "success_criteria")}}

@@ -13,7 +13,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agents.messages import AgentResult, AgentSpec, GroupResult, GroupSpawned, SpawnAgent, Spawned, SpawnGroup
+from ..agents.messages import (
+    AgentResult,
+    AgentSpec,
+    GroupResult,
+    GroupSpawned,
+    SpawnAgent,
+    Spawned,
+    SpawnGroup,
+)
 from ..llm import Completion, make_provider
 from ..llm.base import ChatRequest
 from ..messages import Failure
@@ -41,6 +49,7 @@ class Run:
     priority: str = "Normal"
     persona: dict[str, Any] | None = None
     outputs: list[str] = field(default_factory=list)
+    recalled: list[str] = field(default_factory=list)
 
 
 class Orchestrator(ServiceActor):
@@ -181,7 +190,32 @@ class Orchestrator(ServiceActor):
         self.publish("seed_created", seed_id=seed["id"], generation=generation, parent_seed_id=parent,
                      session_id=run.session["id"])
         self.end_phase(run, "generated" if generation == 0 else "evolved")
-        self.execute(run)
+        self.version_seed(seed, f"seed {seed['id']}: {seed['goal'][:60]}")
+        self.consult_memory(run)
+
+    def version_seed(self, seed: dict[str, Any], message: str) -> None:
+        """Seeds (and their evaluations) are files in the workspace, committed to git."""
+        from ..workspace.messages import CommitPaths
+
+        ws = workspace_root(self.home, self.config)
+        path = ws / "seeds" / f"{seed['id']}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({k: v for k, v in seed.items() if k != "session_id"}, indent=2))
+        except OSError:
+            return
+        workspace = self.directory.get("workspace")
+        if workspace is not None:
+            self.send(workspace, CommitPaths((f"seeds/{seed['id']}.json",), message, "orchestrator"))
+
+    def consult_memory(self, run: Run) -> None:
+        """What the system remembers about similar goals goes to the agents as context."""
+        from ..memory.messages import SearchSemantic
+
+        assert run.seed is not None
+        if not self.section("memory").get("enabled", True) or not self.ask_service(
+                "memory", f"{run.id}:memory", SearchSemantic(run.seed["goal"], None, 3)):
+            self.execute(run)
 
     def execute(self, run: Run) -> None:
         assert run.seed is not None
@@ -191,7 +225,8 @@ class Orchestrator(ServiceActor):
         base = dict(system_prompt=persona.get("system_prompt", ""), model=persona.get("model"),
                     seed_id=seed["id"], priority=run.priority, session_id=run.session["id"])
         context = tuple([f"Constraint: {c}" for c in seed["constraints"]]
-                        + [f"Acceptance criterion: {c}" for c in seed["acceptance_criteria"]])
+                        + [f"Acceptance criterion: {c}" for c in seed["acceptance_criteria"]]
+                        + [f"Remembered: {m}" for m in run.recalled])
         criteria = seed["acceptance_criteria"]
         threshold = int(self.section("orchestrator").get("parallel_threshold", 5))
         if len(criteria) >= threshold:
@@ -208,7 +243,16 @@ class Orchestrator(ServiceActor):
     def on_answer(self, rid: str, reply: Any) -> None:
         run_id, _, what = rid.partition(":")
         run = self.runs.get(run_id)
-        if run is None or what != "spawn":
+        if run is None:
+            return
+        if what == "memory":
+            from ..memory.messages import Recalled
+            if isinstance(reply, Recalled):
+                run.recalled = [str(e.get("content", ""))[:500] for e in reply.entries
+                                if float(e.get("similarity") or 0) >= 0.3]
+            self.execute(run)
+            return
+        if what != "spawn":
             return
         if isinstance(reply, Spawned):
             self.waiting[reply.agent_id] = run.id
@@ -243,7 +287,7 @@ class Orchestrator(ServiceActor):
         if all(checks) and all(r.status == "Completed" for r in results):
             return self.evaluated(run, {"mechanical_pass": True, "semantic_pass": True, "score": 1.0,
                                         "notes": "All acceptance criteria met (mechanical check)."}, checks)
-        criteria = "\n".join(f"- [{'x' if ok else ' '}] {c}" for c, ok in zip(run.seed["acceptance_criteria"], checks))
+        criteria = "\n".join(f"- [{'x' if ok else ' '}] {c}" for c, ok in zip(run.seed["acceptance_criteria"], checks, strict=True))
         prompt = f"Goal: {run.seed['goal']}\nCriteria:\n{criteria}\n\nOutput:\n{output[:3000]}"
         self.llm(run, "evaluate", prompts.EVALUATE, prompt,
                  lambda r, a: self.evaluated(r, ev.evaluation_answer(a.content) if isinstance(a, Completion)
@@ -256,6 +300,7 @@ class Orchestrator(ServiceActor):
         passed = all(checks) or result["score"] >= 0.7
         seed.update(score=round(result["score"], 4), passed=passed, notes=result["notes"])
         self.save_seed(seed)
+        self.version_seed(seed, f"evaluation {seed['id']}: score {seed['score']:.2f}")
         self.publish("evaluation_complete", seed_id=seed["id"], score=seed["score"], passed=passed,
                      session_id=run.session["id"])
         self.end_phase(run, f"score={seed['score']:.2f}")
@@ -288,6 +333,12 @@ class Orchestrator(ServiceActor):
             "Evaluation passed." if seed["passed"] else f"Evaluation score: {round(100 * (seed['score'] or 0))}%.")
         if result.get("notes"):
             text += f"\n{result['notes']}"
+        memory = self.directory.get("memory")
+        if memory is not None and self.section("memory").get("enabled", True):
+            from ..memory.messages import Remember
+            outcome = "passed" if seed["passed"] else f"scored {round(100 * (seed['score'] or 0))}%"
+            self.send(memory, Remember(f"Task '{seed['goal']}' {outcome}. {result.get('notes') or ''}"[:4000],
+                                       "episode", ("orchestrator",), 0.5, source="orchestrator"))
         self.respond(run, text)
 
     # -- ending -------------------------------------------------------------------
@@ -329,7 +380,7 @@ class Orchestrator(ServiceActor):
             if future.done():
                 del self.calls[key]
                 exc = future.exception()
-                then(exc if exc is not None else future.result())
+                then(exc if isinstance(exc, Exception) else future.result())
         if self.calls and not self.polling:
             self.polling = True
             self.after(POLL_SECS, "poll")

@@ -83,7 +83,7 @@ class Personas(ServiceActor):
         return Ok({"status": "updated", "id": msg.id})
 
     def _activate_another(self, txn: Any, exclude: str) -> None:
-        for key, raw in txn.cursor(db=self.db).iternext():
+        for _key, raw in txn.cursor(db=self.db).iternext():
             p = unpack(raw)
             if p["id"] != exclude and p.get("enabled"):
                 txn.put(b"active", pack(p["id"]), db=self.meta)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..approvals.messages import ApprovalOutcome, RequestApproval
@@ -48,6 +49,17 @@ class Call:
             if key in self.args:
                 return str(self.args[key])[:500]
         return self.spec.name.split("_")[0]
+
+
+def _memory_result(reply: Any) -> ToolResult:
+    from ..memory.messages import Recalled, Remembered
+
+    if isinstance(reply, Remembered):
+        return ToolResult(True, f"stored memory {reply.id}", meta={"id": reply.id})
+    if isinstance(reply, Recalled):
+        lines = [f"- ({e.get('similarity', 0):.2f}) {e.get('content', '')[:500]}" for e in reply.entries]
+        return ToolResult(True, "\n".join(lines) or "no memories found", meta={"count": len(reply.entries)})
+    return ToolResult(False, error=f"memory: unexpected reply {type(reply).__name__}")
 
 
 class ToolPipeline:
@@ -89,6 +101,8 @@ class ToolPipeline:
                 self.execute(call)
             else:
                 self.deny(call, f"approval {reply.status}: {reply.reason}")
+        elif step == "memory":
+            self.finish(call, _memory_result(reply))
         elif step == "audit" and isinstance(reply, Appended):
             self.calls.pop(call.call_id, None)
             assert call.result is not None
@@ -146,7 +160,16 @@ class ToolPipeline:
 
     def delegate(self, call: Call) -> None:
         """Tools served by another service (memory); answered through on_answer."""
-        self.finish(call, ToolResult(False, error=f"{call.spec.name}: no service provides this tool yet"))
+        from ..memory.messages import Remember, SearchSemantic
+
+        args = call.args
+        if call.spec.name == "memory_store":
+            request: Any = Remember(args["content"], args.get("memory_type", "fact"), tuple(args.get("tags", ())),
+                                    float(args.get("importance", 0.5)), source=call.agent)
+        else:
+            request = SearchSemantic(args["query"], None, int(args.get("limit", 5)))
+        if not self.actor.ask_service("memory", f"{call.call_id}:memory", request):
+            self.finish(call, ToolResult(False, error="the memory service is not available"))
 
     def tick(self) -> None:
         if not self.ticking:
@@ -181,10 +204,26 @@ class ToolPipeline:
             return
         if reason is None:
             reason = "ok" if result.ok else (result.error or "failed")
+        if result.ok and call.spec.name == "file_write":
+            self.commit(call)
         record = AuditRecord(call.agent, call.spec.name, call.resource, allowed, reason)
         if not self.actor.ask_service("audit", f"{call.call_id}:audit", Append((record,))):
             self.calls.pop(call.call_id, None)
             call.on_done(result)
+
+    def commit(self, call: Call) -> None:
+        """An agent's write becomes a git commit (authored by the agent) in the workspace."""
+        from ..workspace.messages import CommitPaths
+
+        assert call.decision is not None and call.decision.resolved_path
+        root = workspace_root(self.actor.home, self.actor.config)
+        try:
+            rel = Path(call.decision.resolved_path).relative_to(root)
+        except ValueError:
+            return  # outside the workspace (approved): nothing to version
+        workspace = self.actor.directory.get("workspace")
+        if workspace is not None:
+            self.actor.send(workspace, CommitPaths((str(rel),), f"{call.agent}: write {rel}", call.agent))
 
     def kill_all(self) -> None:
         """Stop every running tool now (the tools' processes die with them)."""
