@@ -24,6 +24,9 @@ from .routes import TABLES
 from .routing import ApiRoutes, openapi
 
 
+TOKEN_CACHE_SECS = 5.0
+
+
 @dataclass
 class Edge:
     """Everything a handler needs, in one typed object (``request.app[EDGE]``)."""
@@ -39,13 +42,25 @@ class Edge:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(120))
     metrics: EdgeMetrics = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    _token_cache: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.metrics = EdgeMetrics(self)
         self.apply_config(self.config)
 
     def token_ok(self, token: str) -> bool:
-        return check_token(self, token)
+        """Checked against the store at most once every few seconds per token (the auth
+        and rate-limit layers both ask); config changes clear the cache."""
+        now = time.monotonic()
+        hit = self._token_cache.get(token)
+        if hit is not None and hit > now:
+            return True
+        ok = check_token(self, token)
+        if ok:
+            if len(self._token_cache) > 1024:
+                self._token_cache.clear()
+            self._token_cache[token] = now + TOKEN_CACHE_SECS
+        return ok
 
     def uptime(self) -> float:
         return time.monotonic() - self.started
@@ -53,6 +68,7 @@ class Edge:
     def apply_config(self, full: dict[str, Any]) -> None:
         """Hot-reload what the edge owns (rate limit, auth, CORS, SSE limits)."""
         self.config = full
+        self._token_cache.clear()
         per_minute = full["security"]["rate_limit_per_minute"]
         if per_minute != self.limiter.per_minute:
             self.limiter = RateLimiter(per_minute)

@@ -42,7 +42,8 @@ async def test_env_key_and_static_key_are_accepted(client, edge, auth):
         r = await client.get("/api/status", headers={"Authorization": "Bearer env-key-0123456789abcdef"})
         assert r.status == 200
     finally:
-        edge.env_key = ""
+        edge.env_key = ""  # fixed for a process's life in production; forget what was cached
+        edge.apply_config(edge.config)
     r = await client.get("/api/status", headers={"Authorization": "Bearer env-key-0123456789abcdef"})
     assert r.status == 401
     r = await client.put("/api/config", json={"security": {"api_key": "static-key-0123456789"}}, headers=auth)
