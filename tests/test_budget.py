@@ -133,6 +133,8 @@ async def post(client: Any, auth: dict[str, str], path: str, body: Any = None) -
 
 
 def spec_examples() -> list[str]:
+    if not SPEC.exists():
+        pytest.skip(f"contract not found at {SPEC}")
     text = SPEC.read_text()
     section = text[text.index("## 17. Budget"):text.index("## 18. Resources")]
     return [m.strip() for m in re.findall(r"\*\*Example:\*\*\n```sh\n(.*?)```", section, re.S)]

@@ -452,6 +452,8 @@ async def test_sigkilled_scheduler_restores_its_queue_in_order(client, auth, edg
 
 
 def spec_example(heading: str) -> str:
+    if not SPEC.exists():
+        pytest.skip(f"contract not found at {SPEC}")
     text = SPEC.read_text()
     section = text[text.index(heading):]
     match = re.search(r"\*\*Example:\*\*\n```sh\n(.*?)```", section, re.S)
