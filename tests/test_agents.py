@@ -224,3 +224,11 @@ async def test_status_and_metrics_count_agents(client, auth):
     assert agents["total_forked"] >= 1 and agents["total_completed"] >= 1
     text = await (await client.get("/api/metrics", headers=auth)).text()
     assert f"oxios_agents_forked_total {float(agents['total_forked'])}" in text
+
+
+async def test_an_agents_own_permissions_bound_its_process(client, auth, edge, model):
+    r = await client.put("/api/permissions/limited-agent", json={"max_execution_time_secs": 1}, headers=auth)
+    assert r.status == 200
+    await spawn(edge, "Wait [script:shell sleep 30]", agent_id="limited-agent")
+    record = await wait_status(edge, "limited-agent", ("Failed", "Completed"), timeout=15)
+    assert record["status"] == "Failed" and "time limit exceeded (1s)" in record["error"]

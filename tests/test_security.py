@@ -396,3 +396,12 @@ async def test_agent_writes_are_committed_and_memory_tools_work(client, auth, ed
     assert stored.ok and stored.meta["id"]
     found = await run_tool(edge, "committer", "memory_search", query="when does the deploy key rotate")
     assert found.ok and "deploy key rotates" in found.output
+
+
+async def test_spawning_sub_agents_needs_can_fork(client, auth, edge):
+    await put_perms(client, auth, "parent-agent", allowed_tools=["spawn_agent"])
+    denied = await run_tool(edge, "parent-agent", "spawn_agent", goal="Write a sub-plan")
+    assert not denied.ok and "can_fork" in (denied.error or "")
+    await put_perms(client, auth, "parent-agent", can_fork=True)
+    spawned = await run_tool(edge, "parent-agent", "spawn_agent", goal="Write a sub-plan")
+    assert spawned.ok and spawned.meta["agent_id"].startswith("agent-")

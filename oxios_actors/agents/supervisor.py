@@ -143,6 +143,14 @@ class AgentSupervisor(ServiceActor):
         if kind == "probe":
             self.probe_answered(agent_id)
             return
+        if kind == "perm":
+            from ..permissions.messages import PermissionsRecord
+            record = self.load(agent_id)
+            if record is not None and isinstance(reply, PermissionsRecord):
+                # The agent's own permissions bound its process (set them before it runs).
+                record["limits"] = {k: reply.record[k] for k in ("max_execution_time_secs", "max_memory_mb")}
+                self.save(record)
+            return
         if kind != "submit":
             return
         reply_to = self.pending_spawns.pop(agent_id, None)
@@ -180,8 +188,8 @@ class AgentSupervisor(ServiceActor):
         self.count_on(node, +1)
         self.save(record)
         perms = self.section("security")
-        limits = {"max_execution_time_secs": perms.get("max_execution_time_secs", 300),
-                  "max_memory_mb": perms.get("max_memory_mb", 512)}
+        limits = record.get("limits") or {"max_execution_time_secs": perms.get("max_execution_time_secs", 300),
+                                          "max_memory_mb": perms.get("max_memory_mb", 512)}
         record["limits"] = limits
         self.save(record)
         self.send(addr, Configure(agent_id, self.home, self.directory, self.config))

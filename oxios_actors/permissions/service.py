@@ -65,6 +65,8 @@ class Permissions(ServiceActor):
                   "max_memory_mb": record["max_memory_mb"], "can_fork": record["can_fork"]}
         if msg.tool not in record["allowed_tools"]:
             return Decision(False, f"tool {msg.tool} is not allowed for {msg.agent_name}", limits=limits)
+        if msg.tool == "spawn_agent" and not record["can_fork"]:
+            return Decision(False, f"{msg.agent_name} may not spawn sub-agents (can_fork is false)", limits=limits)
         if (msg.network or msg.tool in NETWORK_TOOLS) and not record["network_access"]:
             return Decision(False, f"{msg.agent_name} has no network access", limits=limits)
         require = set(self.section("approvals").get("require", []))

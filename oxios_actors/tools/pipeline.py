@@ -103,6 +103,10 @@ class ToolPipeline:
                 self.deny(call, f"approval {reply.status}: {reply.reason}")
         elif step == "memory":
             self.finish(call, _memory_result(reply))
+        elif step == "spawn":
+            agent_id = getattr(reply, "agent_id", None)
+            self.finish(call, ToolResult(True, f"spawned sub-agent {agent_id}", meta={"agent_id": agent_id})
+                        if agent_id else ToolResult(False, error=f"could not spawn: {reply!r}"))
         elif step == "audit" and isinstance(reply, Appended):
             self.calls.pop(call.call_id, None)
             assert call.result is not None
@@ -160,9 +164,15 @@ class ToolPipeline:
 
     def delegate(self, call: Call) -> None:
         """Tools served by another service (memory); answered through on_answer."""
+        from ..agents.messages import AgentSpec, SpawnAgent
         from ..memory.messages import Remember, SearchSemantic
 
         args = call.args
+        if call.spec.name == "spawn_agent":
+            spec = AgentSpec(args["goal"], name=f"sub-agent of {call.agent}: {args['goal'][:80]}")
+            if not self.actor.ask_service("agents", f"{call.call_id}:spawn", SpawnAgent(spec)):
+                self.finish(call, ToolResult(False, error="the agent supervisor is not available"))
+            return
         if call.spec.name == "memory_store":
             request: Any = Remember(args["content"], args.get("memory_type", "fact"), tuple(args.get("tags", ())),
                                     float(args.get("importance", 0.5)), source=call.agent)

@@ -44,6 +44,8 @@ TOOLS: dict[str, ToolSpec] = {t.name: t for t in (
                   tags={"type": "array", "items": STR}, importance={"type": "number"})),
     ToolSpec("memory_search", "Search memory semantically.",
              _obj(["query"], query=STR, limit={"type": "integer", "minimum": 1})),
+    ToolSpec("spawn_agent", "Start a sub-agent on a goal (needs can_fork); returns its id at once.",
+             _obj(["goal"], goal=STR)),
 )}
 
 
