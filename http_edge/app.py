@@ -23,7 +23,6 @@ from .middleware import RateLimiter, check_token, make_middlewares
 from .routes import TABLES
 from .routing import ApiRoutes, openapi
 
-
 TOKEN_CACHE_SECS = 5.0
 
 
