@@ -127,6 +127,11 @@ class ServiceActor(Actor):
             return None
         handler: Callable[[Any], Any] | None = getattr(self, "on_" + type(msg).__name__, None)
         if handler is None:
+            if self.reply_to is None or self.reply_to.rid is None:
+                # An unasked-for message (e.g. the reply to a tell) is dropped, never answered:
+                # answering it could start an endless exchange of "not understood" replies.
+                log.debug("%s: ignoring %s", self.name, type(msg).__name__)
+                return None
             return Failure(400, f"{self.name} does not understand {type(msg).__name__}")
         return handler(msg)
 

@@ -95,3 +95,14 @@ def test_kernel_boots_services_and_restarts_one_that_exits(asys, tmp_path: Path)
         raise AssertionError("events was not restarted")
     assert isinstance(ask(asys, d.services["events"], Ping()), Pong)
     assert os.getpid() == booted.pid  # simpleSystemBase: everything in this process
+
+
+def test_unasked_for_messages_are_dropped_not_answered(asys, tmp_path: Path):
+    """A reply nobody asked for must not be answered, or two actors could trade
+    "not understood" replies forever."""
+    bus = asys.createActor("oxios_actors.events.bus.EventBus")
+    asys.ask(bus, Configure("events", str(tmp_path), {}, {}), 5)
+    asys.tell(bus, Failure(400, "a stray reply"))
+    asys.tell(bus, "junk")
+    assert asys.listen(0.3) is None
+    assert isinstance(ask(asys, bus, Ping()), Pong)
