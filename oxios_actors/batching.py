@@ -67,3 +67,14 @@ class GroupCommit(Generic[T]):
         if self.after is not None:
             self.after()
         return len(items)
+
+
+def poll_interval(waited: float) -> float:
+    """How long to wait before looking again at work that has been running ``waited``
+    seconds: quick answers are seen within 20 ms, and a long tool call or model call
+    costs a few wake-ups a second instead of fifty (hundreds of idle agents add up)."""
+    if waited < 0.2:
+        return 0.02
+    if waited < 2.0:
+        return 0.1
+    return 0.25

@@ -15,6 +15,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..batching import poll_interval
 from ..budget.messages import Record, Reserve, Reserved
 from ..cluster.node import capability_check
 from ..llm import Completion, ProviderError, make_provider
@@ -90,6 +91,7 @@ class Agent(ServiceActor):
         if self.pool is None:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="oxios-llm")
         self.pending = self.pool.submit(self.provider.complete, request)
+        self.llm_started = time.monotonic()
         self.after(POLL_SECS, "llm-poll")
 
     def on_answer(self, rid: str, reply: Any) -> None:
@@ -122,7 +124,7 @@ class Agent(ServiceActor):
         if self.pending is None:
             return
         if not self.pending.done():
-            self.after(POLL_SECS, "llm-poll")
+            self.after(poll_interval(time.monotonic() - self.llm_started), "llm-poll")
             return
         future, self.pending = self.pending, None
         try:

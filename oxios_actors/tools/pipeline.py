@@ -16,6 +16,7 @@ from typing import Any
 
 from ..approvals.messages import ApprovalOutcome, RequestApproval
 from ..audit.messages import Append, Appended, AuditRecord
+from ..batching import poll_interval
 from ..messages import Failure
 from ..paths import workspace_root
 from ..permissions.messages import Check, Decision
@@ -23,7 +24,6 @@ from ..service import ServiceActor
 from . import executors, registry
 from .executors import ShellRun, ToolResult
 
-POLL_SECS = 0.02
 Done = Callable[[ToolResult], None]
 
 
@@ -184,7 +184,9 @@ class ToolPipeline:
     def tick(self) -> None:
         if not self.ticking:
             self.ticking = True
-            self.actor.after(POLL_SECS, "tool-poll")
+            started = [c.started for c in self.calls.values() if c.result is None and c.started]
+            waited = time.monotonic() - min(started) if started else 0.0
+            self.actor.after(poll_interval(waited), "tool-poll")
 
     def on_wakeup(self, payload: Any) -> bool:
         if payload != "tool-poll":
