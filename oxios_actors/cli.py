@@ -35,7 +35,9 @@ async def serve_edge(edge: object, host: str, port: int) -> None:
     from http_edge.app import create_app
 
     app = create_app(edge)  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    # handler_cancellation: a client that disconnects cancels its handler at once, so a
+    # gone SSE or WebSocket client leaves the fan-out immediately.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,20 @@ class ReadOnlyStore:
         self.home = Path(home)
         self._envs: dict[str, lmdb.Environment] = {}
         self._dbs: dict[tuple[str, str], Any] = {}
+        self._missing: dict[str, float] = {}  # domain -> when to look for it again
         self._lock = threading.Lock()
 
     def env(self, domain: str) -> lmdb.Environment | None:
         env = self._envs.get(domain)
         if env is None:
+            if self._missing.get(domain, 0.0) > time.monotonic():
+                return None
             with self._lock:
                 env = self._envs.get(domain)
                 if env is None:
                     env = open_reader(self.home, domain)
                     if env is None:
+                        self._missing[domain] = time.monotonic() + 1.0
                         return None
                     self._envs[domain] = env
         return env

@@ -53,15 +53,16 @@ async def events(request: web.Request) -> web.StreamResponse:
                 after = records[-1][0]
         while not client.dropped:
             try:
-                await asyncio.wait_for(client.ready.wait(), keepalive)
+                async with asyncio.timeout(keepalive):
+                    await client.ready.wait()
             except TimeoutError:
                 await response.write(b": ping\n\n")
                 continue
             if client.dropped:
                 break
             await response.write(client.take())
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass
     finally:
-        fanout.unregister(client)
+        fanout.unregister(client)  # also when a disconnect cancels the handler
     return response

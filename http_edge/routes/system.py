@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import time
@@ -49,17 +50,38 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
 
 
+BUS_HEALTH_TTL = 1.0
+
+
+async def bus_health(edge: Any) -> dict[str, Any]:
+    """A real ping of the EventBus, shared by the status requests of the same second
+    (concurrent requests wait for the one ping in flight)."""
+    now = time.monotonic()
+    cached = edge.extra.get("bus_health")
+    if cached is not None and now - cached[0] < BUS_HEALTH_TTL:
+        return dict(cached[1])
+    pending = edge.extra.get("bus_ping")
+    if pending is None:
+        async def ping() -> dict[str, Any]:
+            try:
+                pong = await edge.bridge.ask("events", Ping(), timeout=2.0)
+                result: dict[str, Any] = ({"healthy": True, "detail": None} if isinstance(pong, Pong)
+                                          else {"healthy": False, "detail": "unexpected reply"})
+            except ApiError as exc:
+                result = {"healthy": False, "detail": exc.message}
+            edge.extra["bus_health"] = (time.monotonic(), result)
+            return result
+
+        pending = edge.extra["bus_ping"] = asyncio.ensure_future(ping())
+        pending.add_done_callback(lambda _: edge.extra.pop("bus_ping", None))
+    return dict(await asyncio.shield(pending))
+
+
 @routes.api("GET", "/api/status", "System status with component health")
 async def status(request: web.Request) -> web.Response:
     edge = edge_of(request)
     problems = edge.store.check()
-    bus: dict[str, Any] = {"healthy": True, "detail": None}
-    try:
-        pong = await edge.bridge.ask("events", Ping(), timeout=2.0)
-        if not isinstance(pong, Pong):
-            bus = {"healthy": False, "detail": "unexpected reply"}
-    except ApiError as exc:
-        bus = {"healthy": False, "detail": exc.message}
+    bus = await bus_health(edge)
     counters = read_counters(edge.store)
     return web.json_response({
         "service": "oxios",
@@ -154,8 +176,13 @@ async def resources_now(request: web.Request) -> web.Response:
 async def resources_history(request: web.Request) -> web.Response:
     edge = edge_of(request)
     last_n = min(query_int(request, "last_n", 30, minimum=1), edge.config["resource_monitor"]["history"])
-    snaps = resources.history(edge.store, last_n)
-    return web.json_response({"snapshots": snaps, "count": len(snaps)})
+    # The ring changes once per sample interval: keep the encoded answer until it does.
+    key = (resources.newest_seq(edge.store), last_n)
+    cached = edge.extra.get("history")
+    if cached is None or cached[0] != key:
+        snaps = resources.history(edge.store, last_n)
+        cached = edge.extra["history"] = (key, json.dumps({"snapshots": snaps, "count": len(snaps)}).encode())
+    return web.Response(body=cached[1], content_type="application/json")
 
 
 @routes.api("GET", "/api/resources/overload", "Is the system overloaded")

@@ -35,6 +35,9 @@ class AuditLedger(ServiceActor):
             self.group.delay, self.group.max_items = (0.002, 4096) if grouped else (0.0, 1)
 
     def on_Append(self, msg: Append) -> Any:
+        if not msg.records:
+            from ..messages import Failure
+            return Failure(400, "Append needs at least one record")
         records = [r for r in msg.records if isinstance(r, AuditRecord)]
         if len(records) != len(msg.records):
             from ..messages import Failure

@@ -41,6 +41,8 @@ class EventBus(ServiceActor):
                 "subscribers": len(self.subscribers), "retained": self.count}
 
     def on_Publish(self, msg: Publish) -> Any:
+        if not msg.events:
+            return Failure(400, "Publish needs at least one event")
         try:
             events = [sanitize(e) for e in msg.events]
         except ValueError as exc:

@@ -44,6 +44,17 @@ def history(store: ReadOnlyStore, last_n: int) -> list[dict[str, Any]]:
     return out
 
 
+def newest_seq(store: ReadOnlyStore) -> int:
+    """The key of the newest sample (0 when there is none): it changes only when a sample is added."""
+    found = store.db(DOMAIN, HISTORY_DB)
+    if found is None:
+        return 0
+    env, db = found
+    with env.begin(db=db) as txn:
+        cursor = txn.cursor()
+        return key_seq(cursor.key()) if cursor.last() else 0
+
+
 def overloaded(snap: dict[str, Any], thresholds: dict[str, Any]) -> bool:
     return (snap["cpu_percent"] >= thresholds["cpu_threshold"]
             or snap["memory_percent"] >= thresholds["memory_threshold"]
