@@ -100,7 +100,7 @@ def create_app(edge: Edge) -> web.Application:
     return app
 
 
-def connect(home: str | os.PathLike[str], actor_port: int, *, threads: int = 8, bind: str = "127.0.0.1",
+def connect(home: str | os.PathLike[str], actor_port: int, *, threads: int = 4, bind: str = "127.0.0.1",
             allow: list[str] | None = None) -> Edge:
     """Connect to a running actor system (blocking; call before the loop serves)."""
     bridge = ActorBridge(actor_port, threads=threads, bind=bind, allow=allow)
