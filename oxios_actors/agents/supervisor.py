@@ -50,6 +50,12 @@ class AgentSupervisor(ServiceActor):
     name = "agents"
 
     def on_configure(self) -> None:
+        # Agent processes are forked from this one: import the model client once here so
+        # that no agent pays for importing it (measured: ~0.6 s per agent otherwise).
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            pass
         self.env = open_writer(self.home, records.DOMAIN)
         self.agents_db = self.env.open_db(records.AGENTS_DB.encode())
         self.groups_db = self.env.open_db(records.GROUPS_DB.encode())
