@@ -13,7 +13,7 @@ On the real runtime (multiprocTCPBase, temporary home), through the edge's bridg
   ``[script:shell sleep N]``, ``approvals.require = []``): until the ask is
   answered, the record is ``Killed``, and the agent process and its ``sleep`` are gone.
 * **concurrency and memory**: ramps of long-sleeping agents (25, 50, 100, 200; quick
-  10, 25), each level once every agent runs its ``sleep``: PSS of the agent
+  10, 20), each level once every agent runs its ``sleep``: PSS of the agent
   processes (psutil ``memory_full_info().pss``) and of their tool processes, PSS of
   the whole actor system, system memory used, CPU the idle system burns.  Stops
   before a level whose projection passes 8 GiB or the time budget.  At the end all
@@ -26,7 +26,6 @@ benchmarks/results/agents-<UTC timestamp>.json.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import threading
 import time
@@ -39,15 +38,21 @@ from oxios_actors.agents.messages import AgentSpec, KillAgent, SpawnAgent, Spawn
 
 from .bench_common import (
     Background,
+    ModelThread,
     System,
+    cpu_times,
+    descendants,
+    gone,
     lat_summary,
     leftovers,
     logger,
     machine,
+    pss,
     ratio,
     save,
     table,
     timestamp,
+    tree,
     wait_quiet,
 )
 
@@ -65,29 +70,9 @@ CONFIG = {
 }
 
 
-class ModelThread:
-    """tests.scripted_llm.ScriptedModel on its own event loop in a thread."""
-
-    def __init__(self) -> None:
-        from tests.scripted_llm import ScriptedModel
-
-        self.model = ScriptedModel()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="scripted-model", daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.model.start(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.model.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 def spawn(sys_: System, goal: str, **kw: Any) -> tuple[str, float]:
     t0 = time.monotonic()
-    reply = sys_.ask("agents", SpawnAgent(AgentSpec(goal, **kw)), 30)
+    reply = sys_.ask("agents", SpawnAgent(AgentSpec(goal, **kw), notify=sys_.sink), 30)
     assert isinstance(reply, Spawned), reply
     return reply.agent_id, time.monotonic() - t0
 
@@ -117,27 +102,35 @@ def raw_baseline(sys_: System, n: int) -> dict[str, Any]:
     """createActor of a trivial actor (a forked process) + one ask, then its exit."""
     from thespian.actors import ActorExitRequest
 
-    asys, lat = sys_.edge.bridge.asys, []
+    asys, lat, mem = sys_.edge.bridge.asys, [], []
     for i in range(n):
+        before = set(sys_.actor_pids())
         t0 = time.monotonic()
         addr = asys.createActor("benchmarks.echo.Echo")
         assert asys.ask(addr, ("ping", i), 10) == ("ping", i)
         lat.append(time.monotonic() - t0)
+        if i < 3:  # the PSS of a trivial actor process: the floor for an agent's
+            mem += [pss([p]) for p in set(sys_.actor_pids()) - before]
         asys.tell(addr, ActorExitRequest())
-    return {"name": "raw Thespian: createActor + 1 ask", **lat_summary(lat)}
+    return {"name": "raw Thespian: createActor + 1 ask", **lat_summary(lat),
+            "actor_pss_mib": round(sum(mem) / max(1, len(mem)) / 2**20, 2)}
 
 
-def spawn_sequential(sys_: System, n: int) -> dict[str, Any]:
+def spawn_sequential(sys_: System, n: int, scripted: bool = False) -> dict[str, Any]:
     asks, running, pid, done = [], [], [], []
     for i in range(n):
         t0 = time.monotonic()
-        agent_id, ask_s = spawn(sys_, f"Write a short plan for tool {i}", plan_path=f"plans/bench-{i}.md")
+        if scripted:  # one model call over HTTP, no tool
+            agent_id, ask_s = spawn(sys_, f"Answer {i} [script:answer]")
+        else:
+            agent_id, ask_s = spawn(sys_, f"Write a short plan for tool {i}", plan_path=f"plans/bench-{i}.md")
         w = watch(sys_, agent_id, t0, "Completed", 30)
         asks.append(ask_s)
         for dst, key in ((running, "running"), (pid, "pid"), (done, "final")):
             if w[key] is not None:
                 dst.append(w[key])
-    return {"name": f"offline agents one at a time (n={n})", "ask": lat_summary(asks),
+    kind = "scripted-model (HTTP, 1 call)" if scripted else "offline"
+    return {"name": f"{kind} agents one at a time (n={n})", "ask": lat_summary(asks),
             "to_running": lat_summary(running), "to_pid": lat_summary(pid), "to_completed": lat_summary(done),
             "completed": len(done)}
 
@@ -178,28 +171,6 @@ def spawn_burst(sys_: System, n: int) -> dict[str, Any]:
             "wall_s": round(wall, 2), "completed_per_s": round(len(done) / wall, 1)}
 
 
-def tree() -> dict[int, tuple[int, str]]:
-    out = {}
-    for p in psutil.process_iter(["pid", "ppid", "cmdline"]):
-        try:
-            out[p.pid] = (p.info["ppid"], " ".join(p.info["cmdline"] or []))
-        except psutil.Error:
-            pass
-    return out
-
-
-def descendants(snapshot: dict[int, tuple[int, str]], pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for child, (ppid, _) in snapshot.items():
-        kids.setdefault(ppid, []).append(child)
-    out, todo = [], [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
 def sleeping(sys_: System, ids: list[str]) -> dict[str, tuple[int, list[int]]]:
     """agent id -> (agent pid, tool pids) for the agents whose ``sleep`` runs."""
     snap, out = tree(), {}
@@ -210,26 +181,6 @@ def sleeping(sys_: System, ids: list[str]) -> dict[str, tuple[int, list[int]]]:
             if any(f"sleep {SLEEP}" in snap[t][1] for t in tools if t in snap):
                 out[agent_id] = (pid, tools)
     return out
-
-
-def pss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += psutil.Process(pid).memory_full_info().pss
-        except psutil.Error:
-            pass
-    return total
-
-
-def gone(pids: list[int]) -> bool:
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return False
-        except psutil.NoSuchProcess:
-            pass
-    return True
 
 
 def kill_one(sys_: System) -> dict[str, Any]:
@@ -253,69 +204,98 @@ def kill_one(sys_: System) -> dict[str, Any]:
     return {"ask": ask_s, "killed": killed, "gone": time.monotonic() - t0 if gone([pid, *tools]) else None}
 
 
-def actor_cpu(sys_: System, secs: float) -> float:
+def actor_cpu(sys_: System, secs: float, agent_pids: list[int]) -> tuple[float, float]:
+    """CPU (% of a core) of the whole actor system and of the agent processes alone."""
     pids = sys_.actor_pids()
+    agents = set(agent_pids)
 
-    def sample() -> float:
-        total = 0.0
+    def sample() -> tuple[float, float]:
+        total = mine = 0.0
         for pid in pids:
             try:
                 t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system
             except psutil.Error:
-                pass
-        return total
+                continue
+            total += t.user + t.system
+            if pid in agents:
+                mine += t.user + t.system
+        return total, mine
 
     a = sample()
     time.sleep(secs)
-    return round(100.0 * (sample() - a) / secs, 1)
+    b = sample()
+    return round(100.0 * (b[0] - a[0]) / secs, 1), round(100.0 * (b[1] - a[1]) / secs, 1)
 
 
-def ramp(sys_: System, levels: tuple[int, ...], budget_s: float) -> tuple[list[dict[str, Any]], list[str]]:
+def ramp(sys_: System, levels: tuple[int, ...], budget_s: float,
+         cpu_window: float = 3.0) -> tuple[list[dict[str, Any]], list[str]]:
     bridge, ids, rows = sys_.edge.bridge, [], []
     base_used = psutil.virtual_memory().used
     base_pss = pss(sys_.actor_pids())
+    rows.append({"agents": 0, "requested": 0, "ramp_s": None, "spawned_per_s": None,
+                 "agent_pss_total_mib": 0.0, "agent_pss_avg_mib": None, "tool_pss_avg_mib": None,
+                 "system_pss_mib": round(base_pss / 2**20, 1), "system_used_delta_mib": 0.0,
+                 "idle_cpu_pct": actor_cpu(sys_, cpu_window, [])[0], "agents_cpu_pct": 0.0,
+                 "cpu_s_per_agent_start": None})
     t_all = time.monotonic()
-    for level in levels:
-        if rows:
+    todo = list(levels)
+    while todo:
+        level = todo.pop(0)
+        if len(rows) > 1:
             last = rows[-1]
             per_agent = (last["system_pss_mib"] * 2**20 - base_pss) / max(1, last["agents"])
             projected = last["system_pss_mib"] * 2**20 + per_agent * (level - last["agents"])
             if projected > MEM_BUDGET or psutil.virtual_memory().available < 2 * 2**30:
-                log(f"  stop: {level} agents would need ~{projected / 2**30:.1f} GiB")
+                fit = last["agents"] + int((0.95 * MEM_BUDGET - last["system_pss_mib"] * 2**20) / per_agent)
+                log(f"  {level} agents would need ~{projected / 2**30:.1f} GiB; about {fit} fit in "
+                    f"{MEM_BUDGET / 2**30:.0f} GiB")
+                if fit >= last["agents"] + 5 and fit < level:
+                    todo = [fit]  # the largest level that fits, then stop
+                    continue
                 break
             if time.monotonic() - t_all > budget_s:
                 log("  stop: time budget")
                 break
+        cpu0 = cpu_times(sys_.actor_pids())
         t0 = time.monotonic()
-        new = [job.result()[0] for job in [bridge.pool.submit(spawn, sys_, f"Wait [script:shell sleep {SLEEP}]")
-                                           for _ in range(level - len(ids))]]
+        jobs = [bridge.pool.submit(spawn, sys_, f"Wait [script:shell sleep {SLEEP}]") for _ in range(level - len(ids))]
+        new, errors = [], []
+        for job in jobs:
+            try:
+                new.append(job.result()[0])
+            except Exception as exc:  # e.g. 504: the supervisor did not answer in 30 s
+                errors.append(f"{type(exc).__name__}: {exc}")
         ids.extend(new)
+        if errors:
+            log(f"  {len(errors)} spawn(s) failed at level {level}: {errors[0]}")
         procs: dict[str, tuple[int, list[int]]] = {}
-        while time.monotonic() - t0 < 120:
+        while time.monotonic() - t0 < 180:
             procs = sleeping(sys_, ids)
             if len(procs) >= len(ids):
                 break
             time.sleep(0.25)
         up_s = time.monotonic() - t0
+        cpu1 = cpu_times(sys_.actor_pids())
+        start_cpu = sum(v - cpu0.get(pid, 0.0) for pid, v in cpu1.items())
         agent_pids = [p for p, _ in procs.values()]
         tool_pids = [t for _, ts in procs.values() for t in ts]
         agents_pss, tools_pss = pss(agent_pids), pss(tool_pids)
         system_pss = pss(sys_.actor_pids()) + tools_pss
-        row = {"agents": len(procs), "requested": level, "ramp_s": round(up_s, 2),
+        row = {"agents": len(procs), "requested": level, "ramp_s": round(up_s, 2), "spawn_errors": errors,
                "spawned_per_s": round(len(new) / up_s, 1),
                "agent_pss_total_mib": round(agents_pss / 2**20, 1),
                "agent_pss_avg_mib": round(agents_pss / 2**20 / max(1, len(procs)), 2),
                "tool_pss_avg_mib": round(tools_pss / 2**20 / max(1, len(procs)), 2),
                "system_pss_mib": round(system_pss / 2**20, 1),
                "system_used_delta_mib": round((psutil.virtual_memory().used - base_used) / 2**20, 1),
-               "idle_cpu_pct": actor_cpu(sys_, 3.0)}
+               "cpu_s_per_agent_start": round(start_cpu / max(1, len(new)), 3)}
+        row["idle_cpu_pct"], row["agents_cpu_pct"] = actor_cpu(sys_, cpu_window, agent_pids)
         rows.append(row)
         log(f"  {row['agents']}/{level} agents sleeping after {row['ramp_s']} s; agent PSS avg "
             f"{row['agent_pss_avg_mib']} MiB; system PSS {row['system_pss_mib']} MiB; "
-            f"idle cpu {row['idle_cpu_pct']}%")
+            f"idle cpu {row['idle_cpu_pct']}% (agents {row['agents_cpu_pct']}%)")
         if len(procs) < level:
-            log("  stop: not every agent came up")
+            log(f"  stop: {len(procs)} of {level} agents came up")
             break
     return rows, ids
 
@@ -342,7 +322,7 @@ def kill_all(sys_: System, ids: list[str]) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     n_raw, n_seq, n_burst, n_kill = (5, 10, 10, 3) if quick else (20, 40, 30, 10)
-    levels = (10, 25) if quick else (25, 50, 100, 200)
+    levels = (10, 20) if quick else (25, 50, 100, 200)
     results: dict[str, Any] = {"benchmark": "agents", "timestamp": timestamp(), "quick": quick,
                                "machine": machine(), "config": CONFIG, "targets": {
                                    "spawn_p50_ms": TARGET_SPAWN_P50_MS, "concurrent_agents": TARGET_AGENTS,
@@ -354,8 +334,8 @@ def run(quick: bool) -> dict[str, Any]:
         log(f"starting the actor system (home {sys_.home})")
         sys_.start()
         spawn(sys_, "Write a warm-up plan", plan_path="plans/warm.md")
-        results["background_cpu_pct_at_start"] = wait_quiet(10.0 if quick else 45.0, 50.0, log)
-        noise = Background()
+        results["background_cpu_pct_at_start"] = wait_quiet(3.0 if quick else 45.0, 50.0, log, sys_.actor_pids)
+        noise = Background(sys_.actor_pids)
         results["raw_baseline"] = raw_baseline(sys_, n_raw)
         results["sequential"] = spawn_sequential(sys_, n_seq)
         results["burst"] = spawn_burst(sys_, n_burst)
@@ -369,15 +349,19 @@ def run(quick: bool) -> dict[str, Any]:
         sys_.update_config({"engine": {"provider": "openai", "base_url": url, "default_model": "scripted",
                                        "max_retries": 0}, "approvals": {"require": []}})
         kills = [kill_one(sys_) for _ in range(n_kill)]
+        results["sequential_scripted"] = spawn_sequential(sys_, max(3, n_seq // 4), scripted=True)
+        log(f"  scripted agent -> Completed p50 {results['sequential_scripted']['to_completed']['p50_ms']} ms")
         results["kill"] = {k: lat_summary([x[k] for x in kills if x[k] is not None]) for k in ("ask", "killed", "gone")}
         results["kill"]["all_gone"] = all(x["gone"] is not None for x in kills)
         log(f"  kill -> Killed p50 {results['kill']['killed']['p50_ms']} ms; -> processes gone p99 "
             f"{results['kill']['gone']['p99_ms']} ms")
-        rows, ids = ramp(sys_, levels, 60.0 if quick else 200.0)
+        rows, ids = ramp(sys_, levels, 30.0 if quick else 200.0, 1.5 if quick else 3.0)
         results["ramp"] = rows
         results["kill_all"] = kill_all(sys_, ids)
         ids = []
         log(f"  killed {results['kill_all']['agents']} agents in {results['kill_all']['all_gone_s']} s")
+        for r in rows:
+            r["idle_cpu_pct_per_agent"] = round((r["agents_cpu_pct"] or 0) / r["agents"], 2) if r["agents"] else None
         most = max((r["agents"] for r in rows), default=0)
         top = max(rows, key=lambda r: r["agents"]) if rows else {}
         results["aims"] = {
@@ -397,6 +381,7 @@ def run(quick: bool) -> dict[str, Any]:
         sys_.stop()
         if model.thread.is_alive():
             model.stop()
+        results["log_findings"] = sys_.findings
         results["leftover_processes"] = leftovers(pgids, [str(sys_.home), f"sleep {SLEEP}"])
     return results
 
@@ -405,7 +390,7 @@ def report(results: dict[str, Any]) -> str:
     out = [f"Agents  {results['timestamp']}  (quick={results['quick']})"]
     rows = [[results["raw_baseline"]["name"], results["raw_baseline"]["p50_ms"], results["raw_baseline"]["p99_ms"],
              None, None, None, None]]
-    for key in ("sequential", "burst"):
+    for key in ("sequential", "burst", "sequential_scripted"):
         r = results[key]
         rows.append([r["name"], r["ask"]["p50_ms"], r["ask"]["p99_ms"], r["to_running"]["p50_ms"],
                      r["to_running"]["p99_ms"], r["to_completed"]["p50_ms"], r["to_completed"]["p99_ms"]])
@@ -419,10 +404,11 @@ def report(results: dict[str, Any]) -> str:
                f"p99 {k['killed']['p99_ms']} ms; ->processes gone p50 {k['gone']['p50_ms']} p99 {k['gone']['p99_ms']} "
                f"ms (n={k['gone']['n']})")
     out.append(table(["agents", "ramp s", "spawned/s", "agent PSS avg MiB", "tools PSS avg", "agents PSS MiB",
-                      "system PSS MiB", "used delta MiB", "idle cpu %"],
+                      "system PSS MiB", "used delta MiB", "idle cpu %", "agents cpu %", "cpu s/start"],
                      [[r["agents"], r["ramp_s"], r["spawned_per_s"], r["agent_pss_avg_mib"], r["tool_pss_avg_mib"],
-                       r["agent_pss_total_mib"], r["system_pss_mib"], r["system_used_delta_mib"], r["idle_cpu_pct"]]
-                      for r in results["ramp"]]))
+                       r["agent_pss_total_mib"], r["system_pss_mib"], r["system_used_delta_mib"], r["idle_cpu_pct"],
+                       r["agents_cpu_pct"], r["cpu_s_per_agent_start"]] for r in results["ramp"]]))
+    out.append(f"PSS of a trivial Thespian actor process (floor): {results['raw_baseline']['actor_pss_mib']} MiB")
     ka = results["kill_all"]
     out.append(f"kill all {ka['agents']}: asks {ka['asks_s']} s, all processes gone {ka['all_gone_s']} s")
     a = results.get("aims")
@@ -432,6 +418,8 @@ def report(results: dict[str, Any]) -> str:
                    f"{a['most_concurrent_agents']} agents, {a['their_system_pss_mib']} MiB "
                    f"({'met' if a['concurrency_aim_met'] else 'NOT met'}); kill < {TARGET_KILL_S:.0f} s: p99 "
                    f"{a['kill_p99_s']:.3f} s ({'met' if a['kill_aim_met'] else 'NOT met'})")
+    if results.get("log_findings"):
+        out.append("Warnings/errors in the actor logs: " + "; ".join(results["log_findings"][:8]))
     if results.get("leftover_processes"):
         out.append("LEFTOVER processes (killed): " + "; ".join(results["leftover_processes"]))
     return "\n".join(out)
@@ -439,7 +427,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.agents_bench")
-    ap.add_argument("--quick", action="store_true", help="fewer agents (ramp 10, 25)")
+    ap.add_argument("--quick", action="store_true", help="fewer agents (ramp 10, 20)")
     args = ap.parse_args(argv)
     results = run(args.quick)
     print(report(results), flush=True)

@@ -64,21 +64,6 @@ RECORD = AuditRecord("bench-agent", "file_write", "notes/bench.md", True, None)
 CHUNK = 500  # sends per handler turn: Thespian drops queued transmits beyond ~1,050
 
 
-class Sink(Actor):
-    """The raw-transport baseline: counts tells; answers an ``Ask`` with the count."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def receiveMessage(self, msg: Any, sender: Any) -> None:
-        if isinstance(msg, Ask):
-            self.count += 1
-            self.send(sender, Answer(msg.rid, self.count))
-        elif not isinstance(msg, ActorExitRequest):
-            self.count += 1
-
-
 class Burster(Actor):
     """On ``("burst", target, n, per_message)``: n tells of ``Append`` (``per_message``
     entries each; a bare tuple when the target is the Sink), then the same as an ask;
@@ -133,7 +118,7 @@ def row(name: str, mode: str, n: int, elapsed: float, before: dict[str, int], af
 def burst_from_actor(sys_: System, burster: Any, target: Any, n: int, per: int, mode: str) -> dict[str, Any]:
     """n tells + 1 ask from the Burster; ``per`` entries per message (0: the raw Sink)."""
     bridge = sys_.edge.bridge
-    before, noise = ledger_stats(sys_), Background()
+    before, noise = ledger_stats(sys_), Background(sys_.actor_pids)
     t0 = time.monotonic()
     reply = bridge.asys.ask(burster, ("burst", target, n, per), TIME_BOUND_SECS * 2)
     elapsed = time.monotonic() - t0
@@ -158,7 +143,7 @@ def burst_from_outside(sys_: System, n: int, mode: str) -> dict[str, Any]:
     bridge = sys_.edge.bridge
     ctx, addr = bridge._control_ctx, bridge.directory["audit"]
     one = Append((RECORD,))
-    before, noise = ledger_stats(sys_), Background()
+    before, noise = ledger_stats(sys_), Background(sys_.actor_pids)
     t0 = time.monotonic()
     sent = 0
     for _ in range(n):
@@ -181,7 +166,7 @@ def askers(sys_: System, threads: int, n: int, mode: str) -> dict[str, Any]:
     latencies: list[float] = []
     lock = threading.Lock()
     done = [0]
-    before, noise = ledger_stats(sys_), Background()
+    before, noise = ledger_stats(sys_), Background(sys_.actor_pids)
     t0 = time.monotonic()
 
     def loop(k: int) -> None:
@@ -260,11 +245,11 @@ def run(quick: bool) -> dict[str, Any]:
         sys_.start()
         asys = sys_.edge.bridge.asys
         burster = asys.createActor("benchmarks.audit_bench.Burster")
-        sink = asys.createActor("benchmarks.audit_bench.Sink")
+        sink = asys.createActor("benchmarks.bench_common.Sink")
         ledger = sys_.edge.bridge.directory["audit"]
         sys_.ask("audit", Append((RECORD,)), 10)  # warm the ledger's process and the connection
         burst_from_actor(sys_, burster, sink, 50, 0, "warm-up")
-        results["background_cpu_pct_at_start"] = wait_quiet(quiet_wait, 50.0, log)
+        results["background_cpu_pct_at_start"] = wait_quiet(quiet_wait, 50.0, log, sys_.actor_pids)
         r = burst_from_actor(sys_, burster, sink, n_burst, 0, "baseline")
         results["rows"].append(r)
         log(f"  {r['variant']}: {r['messages_per_s']} msgs/s")
@@ -311,6 +296,7 @@ def run(quick: bool) -> dict[str, Any]:
             sys_.edge.bridge.asys.tell(sink, ActorExitRequest())
         pgids = set(sys_.pgids)
         sys_.stop()
+        results["log_findings"] = sys_.findings
         results["leftover_processes"] = leftovers(pgids, markers)
     return results
 
@@ -337,6 +323,8 @@ def report(results: dict[str, Any]) -> str:
                    f"{a['batched_100_per_msg_appends_per_s']:,.0f} with 100 entries/message; "
                    f"verify 100k < {TARGET_VERIFY_S} s: {a['verify_s_per_100k']} s per 100k "
                    f"({'met' if a['verify_aim_met'] else 'NOT met'})")
+    if results.get("log_findings"):
+        out.append("Warnings/errors in the actor logs: " + "; ".join(results["log_findings"][:8]))
     if results.get("leftover_processes"):
         out.append("LEFTOVER processes (killed): " + "; ".join(results["leftover_processes"]))
     return "\n".join(out)
