@@ -37,7 +37,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from .bench_common import (
@@ -125,7 +127,11 @@ def serve_model(port: int) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
+        def on_stdin() -> None:
+            if not os.read(sys.stdin.fileno(), 4096):  # EOF: the benchmark is gone
+                stop.set()
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
         await stop.wait()
         await runner.cleanup()
 
@@ -199,8 +205,9 @@ async def load(url: str, token: str, sessions: int, duration: float, tag: str) -
 
 def measure(sys_: System, names: dict[int, str], edge_pid: int, extra: dict[str, int], url: str, token: str, sessions: int,
             duration: float, tag: str, idle_s: float = 2.0) -> dict[str, Any]:
-    groups = {"actors": lambda: sys_.actor_pids(), "edge": lambda: [edge_pid], "loadgen": lambda: [os.getpid()],
-              **{k: (lambda p=p: [p]) for k, p in extra.items()}}
+    groups: dict[str, Callable[[], list[int]]] = {
+        "actors": sys_.actor_pids, "edge": lambda: [edge_pid], "loadgen": lambda: [os.getpid()],
+        **{k: partial(list, (p,)) for k, p in extra.items()}}
     before = {g: cpu_times(f()) for g, f in groups.items()}
     detail = cpu_detail(sys_.actor_pids())
     noise = Background(sys_.actor_pids)

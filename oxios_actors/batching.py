@@ -7,6 +7,7 @@ an acknowledged append is durable, yet a burst costs one fsync, not one each.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -34,13 +35,18 @@ class GroupCommit(Generic[T]):
         self.armed = False
         self.batches = 0
         self.items = 0
+        self.last_flush = 0.0
 
     def add(self, items: list[T], reply_to: ReplyTo | None) -> None:
         offset = len(self.buffer)
         self.buffer.extend(items)
         if reply_to is not None and reply_to.rid is not None:
             self.waiting.append((reply_to, offset, len(items)))
-        if len(self.buffer) >= self.max_items or self.delay <= 0:
+        now = time.monotonic()
+        if len(self.buffer) >= self.max_items or self.delay <= 0 or (
+                not self.armed and now - self.last_flush >= self.delay):
+            # Full, or the first item after a quiet spell: commit now (a lone append does not
+            # wait); items arriving while a commit was recent are grouped by the timer.
             self.flush()
         elif not self.armed:
             self.armed = True
@@ -57,6 +63,7 @@ class GroupCommit(Generic[T]):
     def flush(self) -> int:
         if not self.buffer:
             return 0
+        self.last_flush = time.monotonic()
         items, self.buffer = self.buffer, []
         waiting, self.waiting = self.waiting, []
         first = self.commit(items)  # durable when this returns

@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(logdir, exist_ok=True)
     os.environ.setdefault("THESPLOG_FILE", os.path.join(logdir, "thespian.log"))
     os.environ.setdefault("THESPLOG_THRESHOLD", "WARNING")
+    # Thespian holds at most 20 unfinished sends per actor and queues the rest for up to
+    # 5 minutes: one unresponsive recipient could silence a busy supervisor (measured: 40 s
+    # without an answer).  Allow more in flight and give up on a dead peer sooner.
+    os.environ.setdefault("THESPIAN_MAX_PENDING_TRANSMITS", "500")
+    os.environ.setdefault("THESPIAN_TRANSMIT_TIMEOUT_PERIOD", "0:30")
 
     if port_in_use(args.bind, args.actor_port):
         print(json.dumps({"ready": False,

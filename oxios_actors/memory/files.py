@@ -93,14 +93,17 @@ def append_daily(path: Path, entry: dict[str, Any]) -> None:
     block = (f"\n## {entry['created_at'][11:19]} {entry['type']} ({entry['id']})\n\n"
              f"- importance: {entry['importance']}\n- tags: {tags}\n\n"
              f"{entry['content'].rstrip()}\n")
-    with open(path, "a", encoding="utf-8") as f:
-        if created:
-            f.write(f"# Memory {path.name[:-len(SUFFIX)]}\n")
-        f.write(block)
+    # A new version is written beside the file and renamed over it, so the workspace
+    # never commits a file that is half written (it may be reading it right now).
+    old = "" if created else path.read_text(encoding="utf-8")
+    head = f"# Memory {path.name[:-len(SUFFIX)]}\n" if created else ""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(old + head + block)
         f.flush()
         os.fsync(f.fileno())
-    if created:
-        _fsync_dir(path.parent)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def write_knowledge(path: Path, content: str) -> None:
