@@ -192,7 +192,6 @@ class AgentSupervisor(ServiceActor):
         self.actors[agent_id] = addr
         record.update(status="Running", started_at=rfc3339(), task_id=msg.task_id, node=node)
         self.count_on(node, +1)
-        self.save(record)
         perms = self.section("security")
         limits = record.get("limits") or {"max_execution_time_secs": perms.get("max_execution_time_secs", 300),
                                           "max_memory_mb": perms.get("max_memory_mb", 512)}
