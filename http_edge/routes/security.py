@@ -36,7 +36,7 @@ async def audit_entries(request: web.Request) -> web.Response:
     if to_seq < from_seq:
         raise ApiError(400, "to_seq must not be less than from_seq")
     to_seq = min(to_seq, from_seq + MAX_RANGE - 1)
-    entries = chain.read_range(edge.store, from_seq, to_seq)
+    entries = await asyncio.get_running_loop().run_in_executor(None, chain.read_range, edge.store, from_seq, to_seq)
     return web.json_response({"entries": entries, "count": len(entries)})
 
 
@@ -52,7 +52,8 @@ async def audit_verify(request: web.Request) -> web.Response:
 
 @routes.api("GET", "/api/audit/agent/{agent_id}", "Audit entries of one agent")
 async def audit_agent(request: web.Request) -> web.Response:
-    entries = chain.for_agent(edge_of(request).store, request.match_info["agent_id"])
+    entries = await asyncio.get_running_loop().run_in_executor(
+        None, chain.for_agent, edge_of(request).store, request.match_info["agent_id"])
     return web.json_response({"entries": entries, "count": len(entries)})
 
 
