@@ -406,36 +406,9 @@ class Bench:
 
     def leftovers(self, pgid: int | None) -> list[str]:
         """Anything we started that is still alive; killed, and reported."""
-        import psutil
+        from .bench_common import leftovers
 
-        me = os.getpid()
-        found: list[psutil.Process] = []
-        for _ in range(20):  # the launcher's sweep may still be finishing
-            found = []
-            try:
-                children = {c.pid for c in psutil.Process(me).children(recursive=True)}
-            except psutil.Error:
-                children = set()
-            for p in psutil.process_iter(["pid", "cmdline", "status"]):
-                try:
-                    if p.pid == me or p.info["status"] == psutil.STATUS_ZOMBIE:
-                        continue
-                    cmd = " ".join(p.info["cmdline"] or [])
-                    if (p.pid in children or str(self.home) in cmd
-                            or (pgid and os.getpgid(p.pid) == pgid)):
-                        found.append(p)
-                except (psutil.Error, ProcessLookupError):
-                    continue
-            if not found:
-                return []
-            time.sleep(0.25)
-        out = []
-        for p in found:
-            try:
-                out.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
-                p.kill()
-            except psutil.Error:
-                pass
+        out = leftovers({pgid} if pgid else set(), [str(self.home)])
         if out:
             log("LEFTOVER processes (killed): " + "; ".join(out))
         return out
